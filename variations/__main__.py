@@ -1,0 +1,5 @@
+"""`python -m variations` runs the CLI."""
+
+from .cli import main
+
+main()

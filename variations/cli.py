@@ -1,0 +1,197 @@
+"""The `variations` command: list variants and run sweeps from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from .errors import VariationsError
+from .records import BASELINE_ID, Completion, GenerationParams
+from .variants import load_library
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_MODEL = "local/smollm2-135m"
+
+
+@click.group()
+@click.version_option(package_name="variations")
+@click.option("-v", "--verbose", count=True, help="Log calls (-v) or bodies (-vv).")
+def main(verbose: int) -> None:
+    """See how the tone and framing of a prompt steer what a model says."""
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="%(asctime)s %(name)s %(levelname)s %(message)s",
+            stream=sys.stderr,
+        )
+
+
+@main.command()
+@click.option("--category", "-c", help="Only this category (e.g. tone, framing).")
+def variants(category: str | None) -> None:
+    """List the built-in variants."""
+    with _clear_errors():
+        library = load_library()
+        chosen = (
+            library.in_category(library.check_category(category))
+            if category
+            else library.variants
+        )
+        width = max(len(variant.id) for variant in chosen)
+        for variant in chosen:
+            click.echo(
+                f"{variant.id:<{width}}  {variant.category:<12}  "
+                f"{variant.intent:<7}  {variant.description}"
+            )
+
+
+@main.command()
+@click.argument("prompt")
+@click.option(
+    "--model", "-m", "models", multiple=True, help="litellm model name; repeatable."
+)
+@click.option(
+    "--variants", "selector", default="all", show_default=True,
+    help="all, a category, or comma-separated variant ids.",
+)
+@click.option("--samples", "-n", default=1, show_default=True, type=int)
+@click.option("--temperature", "-t", default=0.7, show_default=True, type=float)
+@click.option("--max-tokens", default=128, show_default=True, type=int)
+@click.option("--seed", type=int, help="Fix sampling (sample i uses seed + i).")
+@click.option("--api-base", help="URL of an OpenAI-compatible server.")
+@click.option("--concurrency", default=64, show_default=True, type=int)
+@click.option("--timeout", default=120.0, show_default=True, type=float,
+              help="Seconds per call.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-cache", is_flag=True, help="Ask every model afresh.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every completion to .csv, .jsonl or .parquet.")
+def run(
+    prompt: str,
+    models: tuple[str, ...],
+    selector: str,
+    samples: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int | None,
+    api_base: str | None,
+    concurrency: int,
+    timeout: float,
+    cache_dir: Path | None,
+    no_cache: bool,
+    out: Path | None,
+) -> None:
+    """Run PROMPT and its variants through the models and show the divergence."""
+    from .runner import SweepOptions, run_from_options
+
+    with _clear_errors():
+        options = SweepOptions(
+            prompt=prompt,
+            models=models or (DEFAULT_MODEL,),
+            selector=selector,
+            samples=samples,
+            params=GenerationParams(
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                api_base=api_base,
+            ),
+            concurrency=concurrency,
+            timeout_s=timeout,
+            cache_dir=cache_dir,
+            use_cache=not no_cache,
+            out=out,
+        )
+        with _progress(options) as on_completion:
+            result = run_from_options(options, on_completion=on_completion)
+
+    click.echo(format_table(result))
+    failed = len(result.failures)
+    if failed:
+        click.echo(
+            f"{failed} of {len(result.completions)} calls failed; "
+            "their errors are in the output's error column.",
+            err=True,
+        )
+        first = result.failures[0]
+        click.echo(f"First error ({first.request.model}): {first.error}", err=True)
+    if out is not None:
+        click.echo(f"Wrote {len(result.completions)} rows to {out}", err=True)
+    if failed == len(result.completions):
+        sys.exit(1)
+
+
+def format_table(result: Any) -> str:
+    """Divergence from the baseline, one row per variant, one column per model."""
+    models = list(result.spec.models)
+    shifts = {(s.model, s.variant_id): s for s in result.shifts}
+    variant_ids = list(dict.fromkeys(s.variant_id for s in result.shifts))
+    width = max(len(v) for v in [*variant_ids, "noise floor", "variant"])
+    columns = [max(len(model), 8) for model in models]
+    lines = [
+        "  ".join([f"{'variant':<{width}}"] + [f"{m:>{w}}" for m, w in zip(models, columns)])
+    ]
+    for variant_id in variant_ids:
+        cells = [
+            f"{_cell(shifts.get((model, variant_id))):>{w}}"
+            for model, w in zip(models, columns)
+        ]
+        lines.append("  ".join([f"{variant_id:<{width}}", *cells]))
+    if result.noise_floors:
+        cells = [
+            f"{_number(result.noise_floors.get(model)):>{w}}"
+            for model, w in zip(models, columns)
+        ]
+        lines.append("  ".join([f"{'noise floor':<{width}}", *cells]))
+    return "\n".join(lines)
+
+
+def _cell(shift: Any) -> str:
+    if shift is None:
+        return "-"
+    if shift.answers == 0:
+        return "failed"
+    if shift.variant_id == BASELINE_ID and shift.answers == 1:
+        return "baseline"
+    text = _number(shift.shift)
+    return f"{text}*" if shift.failures else text
+
+
+def _number(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:.3f}"
+
+
+@contextmanager
+def _progress(options: Any) -> Iterator[Callable[[Completion], None]]:
+    total = options.request_count()
+    with click.progressbar(
+        length=total, label="Sweep", file=sys.stderr, show_pos=True
+    ) as bar:
+
+        def advance(completion: Completion) -> None:
+            bar.update(1)
+
+        yield advance
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Show the library's errors as one line, with no traceback."""
+    try:
+        yield
+    except VariationsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)

@@ -1,0 +1,174 @@
+"""The provider boundary: model names checked and called through litellm.
+
+Remote APIs, OpenAI-compatible servers and the embedded local model are all
+reached by their litellm names; litellm's exceptions are converted here into
+the library's own, keeping the model's name. litellm is imported on first use
+only, because importing it costs seconds a fully cached sweep need not pay.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import (
+    ApiBaseUnreachableError,
+    MissingKeyError,
+    ModelCallError,
+    TransientModelError,
+    UnknownModelError,
+)
+from .records import ChatRequest, Reply
+
+LOCAL_PREFIX = "local/"
+LOCAL_MODEL = "local/smollm2-135m"
+# OpenAI-compatible servers (vLLM, Ollama, llama.cpp) rarely check the key, but
+# the OpenAI client refuses to start without one; this is no secret.
+_PLACEHOLDER_KEY = "no-key-needed"
+_import_lock = threading.Lock()
+
+
+def import_litellm() -> ModuleType:
+    """Import and configure litellm once per process (thread-safe)."""
+    with _import_lock:
+        # Without this, importing litellm fetches its cost map from the network.
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        if not getattr(litellm, "_variations_configured", False):
+            litellm.drop_params = True  # seed and the like, where unsupported
+            litellm.suppress_debug_info = True
+            litellm.telemetry = False
+            from .local_model import register_with_litellm
+
+            register_with_litellm()
+            litellm._variations_configured = True
+        return litellm
+
+
+def check_models(models: Iterable[str], *, api_base: str | None = None) -> None:
+    """Raise a clear error for a model that cannot be called as configured."""
+    remote = [model for model in models if not model.startswith(LOCAL_PREFIX)]
+    for model in models:
+        if model.startswith(LOCAL_PREFIX) and model != LOCAL_MODEL:
+            raise UnknownModelError(
+                f"Unknown local model {model!r}: the embedded model is {LOCAL_MODEL}."
+            )
+    if not remote:
+        return
+    if api_base:
+        check_api_base(api_base)
+    litellm = import_litellm()
+    for model in remote:
+        _check_route(litellm, model, api_base)
+
+
+def check_api_base(api_base: str, *, timeout_s: float = 3.0) -> None:
+    """Raise ApiBaseUnreachableError unless something listens at api_base."""
+    parts = urlsplit(api_base)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ApiBaseUnreachableError(
+            f"--api-base {api_base!r} is not an http(s) URL; expected something "
+            "like http://127.0.0.1:8000/v1."
+        )
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ApiBaseUnreachableError(
+            f"Nothing answers at --api-base {api_base} ({exc.strerror or exc}). "
+            "Start the server or correct the URL."
+        ) from exc
+
+
+async def complete_with_litellm(request: ChatRequest) -> Reply:
+    """The production completion function: one chat call through litellm."""
+    litellm = import_litellm()
+    try:
+        response = await litellm.acompletion(**_call_arguments(request))
+    except _transient_errors(litellm) as exc:
+        raise TransientModelError(request.model, _message_of(exc)) from exc
+    except Exception as exc:  # any provider failure is recorded on its cell
+        raise ModelCallError(request.model, _message_of(exc)) from exc
+    return _reply_from(litellm, response)
+
+
+def _call_arguments(request: ChatRequest) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "model": request.model,
+        "messages": [
+            {"role": m.role, "content": m.content} for m in request.messages
+        ],
+        "temperature": request.params.temperature,
+        "max_tokens": request.params.max_tokens,
+        "num_retries": 0,  # the fan-out retries, with its own backoff
+    }
+    if request.sample_seed is not None:
+        arguments["seed"] = request.sample_seed
+    if request.params.api_base:
+        arguments["api_base"] = request.params.api_base
+        if not _key_for(request.model):
+            arguments["api_key"] = _PLACEHOLDER_KEY
+    return arguments
+
+
+def _reply_from(litellm: ModuleType, response: Any) -> Reply:
+    usage = getattr(response, "usage", None)
+    try:
+        cost: float | None = float(litellm.completion_cost(response))
+    except Exception:  # no price known for this model: cost stays unknown
+        cost = None
+    return Reply(
+        text=(response.choices[0].message.content or "").strip(),
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cost_usd=cost or None,
+    )
+
+
+def _check_route(litellm: ModuleType, model: str, api_base: str | None) -> None:
+    try:
+        _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
+    except Exception as exc:  # litellm raises its own BadRequestError here
+        raise UnknownModelError(
+            f"litellm does not know model {model!r}. Name it with its provider, "
+            "e.g. openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, "
+            f"ollama/llama3, or {LOCAL_MODEL} for the embedded model."
+        ) from exc
+    if api_base:
+        return
+    environment = litellm.validate_environment(model=model)
+    missing = environment.get("missing_keys") or []
+    if not environment.get("keys_in_environment", True) and missing:
+        raise MissingKeyError(
+            f"{model} needs an API key: set the environment variable "
+            f"{missing[0]} (export {missing[0]}=...) and run again."
+        )
+
+
+def _key_for(model: str) -> str | None:
+    provider = model.split("/", 1)[0].upper() if "/" in model else "OPENAI"
+    return os.environ.get(f"{provider}_API_KEY")
+
+
+def _transient_errors(litellm: ModuleType) -> tuple[type[BaseException], ...]:
+    names = (
+        "RateLimitError",
+        "InternalServerError",
+        "ServiceUnavailableError",
+        "APIConnectionError",
+        "Timeout",
+    )
+    return tuple(getattr(litellm, name) for name in names if hasattr(litellm, name))
+
+
+def _message_of(exc: BaseException) -> str:
+    # litellm prefixes messages with its own class path; keep the useful part.
+    message = str(exc) or type(exc).__name__
+    return message.replace("litellm.", "").strip()

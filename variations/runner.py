@@ -1,0 +1,108 @@
+"""Running a sweep from plain options: what the CLI (and scripts) call.
+
+Everything is checked before the first call goes out, and the output file is
+written only once the sweep has finished, so bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cache import CompletionCache, default_cache_dir
+from .embeddings import Embedder
+from .export import check_output_path, write_rows
+from .fanout import FanOutLimits, pending_requests
+from .records import Completion, CompletionFn, GenerationParams
+from .sweep import SweepResult, SweepSpec, build_requests, run_sweep
+from .variants import load_library
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """A sweep as a person asks for it on the command line."""
+
+    prompt: str
+    models: tuple[str, ...]
+    selector: str = "all"
+    samples: int = 1
+    params: GenerationParams = field(default_factory=GenerationParams)
+    concurrency: int = 64
+    timeout_s: float = 120.0
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    out: Path | None = None
+
+    def spec(self) -> SweepSpec:
+        variants = load_library().select(self.selector)
+        return SweepSpec(
+            prompt=self.prompt,
+            variants=variants,
+            models=tuple(dict.fromkeys(self.models)),
+            samples=self.samples,
+            params=self.params,
+        )
+
+    def limits(self) -> FanOutLimits:
+        return FanOutLimits(
+            concurrency=self.concurrency,
+            per_model_concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+        )
+
+    def request_count(self) -> int:
+        return len(build_requests(self.spec()))
+
+
+def run_from_options(
+    options: SweepOptions,
+    *,
+    complete: CompletionFn | None = None,
+    on_completion: Callable[[Completion], None] | None = None,
+) -> SweepResult:
+    """Check the options, run the sweep, write the output file if asked."""
+    spec = options.spec()
+    limits = options.limits()
+    if options.out is not None:
+        check_output_path(options.out)
+    cache_dir = options.cache_dir or default_cache_dir()
+    cache = CompletionCache(cache_dir) if options.use_cache else None
+    embedder = Embedder(cache_dir, use_cache=options.use_cache)
+
+    pending = pending_requests(build_requests(spec), cache)
+    if complete is None:
+        complete = _production_completion(spec, pending, embedder)
+    try:
+        result = asyncio.run(
+            run_sweep(
+                spec,
+                complete,
+                embedder,
+                cache=cache,
+                limits=limits,
+                on_completion=on_completion,
+            )
+        )
+    finally:
+        if cache is not None:
+            cache.close()
+    if options.out is not None and any(c.ok for c in result.completions):
+        write_rows(result.rows(), options.out)
+    return result
+
+
+def _production_completion(
+    spec: SweepSpec, pending: list[object], embedder: Embedder
+) -> CompletionFn:
+    """litellm, after checking every model that still has to be called."""
+    from .providers import check_models, complete_with_litellm
+
+    if pending:
+        # Start loading the embedder now: it overlaps importing litellm and
+        # the wait for the answers.
+        embedder.preload()
+        models = {request.model for request in pending}  # type: ignore[attr-defined]
+        check_models(sorted(models), api_base=spec.params.api_base)
+    return complete_with_litellm
