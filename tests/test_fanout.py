@@ -123,12 +123,12 @@ async def test_one_failing_model_never_sinks_the_sweep(tmp_path) -> None:  # typ
 
 
 async def test_timeout_is_recorded_per_cell() -> None:
-    complete = FakeCompletion(
-        delay=lambda r: 5.0 if r.variant_id == "v0" else 0.0
-    )
+    complete = FakeCompletion(delay=lambda r: 5.0 if r.variant_id == "v0" else 0.0)
     limits = FanOutLimits(timeout_s=0.05)
 
-    completions = await collect(fan_out(make_requests(["m"], 2), complete, limits=limits))
+    completions = await collect(
+        fan_out(make_requests(["m"], 2), complete, limits=limits)
+    )
 
     errors = {c.request.variant_id: c.error for c in completions}
     assert errors == {"v0": "timed out after 0.05 s", "v1": None}
@@ -164,7 +164,11 @@ async def test_closing_early_cancels_outstanding_calls() -> None:
     ("field", "value", "message"),
     [
         ("concurrency", 0, "concurrency must be at least 1, got 0."),
-        ("per_model_concurrency", -1, "per_model_concurrency must be at least 1, got -1."),
+        (
+            "per_model_concurrency",
+            -1,
+            "per_model_concurrency must be at least 1, got -1.",
+        ),
         ("timeout_s", 0, "timeout must be a positive number of seconds, got 0."),
         ("retries", -2, "retries must be 0 or more, got -2."),
     ],
@@ -178,7 +182,10 @@ def test_limits_reject_bad_values(field: str, value: float, message: str) -> Non
 def test_distinct_parameters_are_distinct_requests() -> None:
     base = ChatRequest(model="m", variant_id="v", category="tone", prompt="p")
     hotter = ChatRequest(
-        model="m", variant_id="v", category="tone", prompt="p",
+        model="m",
+        variant_id="v",
+        category="tone",
+        prompt="p",
         params=GenerationParams(temperature=1.0),
     )
     assert base != hotter

@@ -15,11 +15,15 @@ from variations.metrics import (
 from variations.records import BASELINE_ID, ChatRequest, Completion
 
 
-def completion(model: str, variant: str, sample: int = 0, error: str | None = None) -> Completion:
+def completion(
+    model: str, variant: str, sample: int = 0, error: str | None = None
+) -> Completion:
     request = ChatRequest(
         model=model, variant_id=variant, category="tone", prompt=variant, sample=sample
     )
-    return Completion(request=request, text="" if error else "x", latency_s=0.1, error=error)
+    return Completion(
+        request=request, text="" if error else "x", latency_s=0.1, error=error
+    )
 
 
 def unit(*components: float) -> np.ndarray:
@@ -44,8 +48,14 @@ def test_identical_answers_have_zero_shift() -> None:
     completions = [completion("m", BASELINE_ID), completion("m", "polite")]
     vectors = np.stack([unit(1, 2), unit(1, 2)])
 
-    assert answer_divergences(completions, vectors) == [0.0, pytest.approx(0.0, abs=1e-9)]
-    assert [s.shift for s in variant_shifts(completions, vectors)] == [0.0, pytest.approx(0.0, abs=1e-9)]
+    assert answer_divergences(completions, vectors) == [
+        0.0,
+        pytest.approx(0.0, abs=1e-9),
+    ]
+    assert [s.shift for s in variant_shifts(completions, vectors)] == [
+        0.0,
+        pytest.approx(0.0, abs=1e-9),
+    ]
 
 
 def test_shift_is_mean_over_sample_pairs() -> None:
@@ -99,7 +109,11 @@ def test_failed_cells_and_failed_baselines_have_no_divergence() -> None:
 
 
 def test_distance_matrix_of_one_model() -> None:
-    completions = [completion("a", BASELINE_ID), completion("b", BASELINE_ID), completion("a", "x")]
+    completions = [
+        completion("a", BASELINE_ID),
+        completion("b", BASELINE_ID),
+        completion("a", "x"),
+    ]
     vectors = np.stack([unit(1, 0), unit(0, 1), unit(0, 1)])
 
     answers, distances = model_distance_matrix(completions, vectors, "a")

@@ -48,8 +48,9 @@ class ReplyStore(Protocol):
 
     def get_reply(self, request: ChatRequest) -> tuple[Reply, float] | None: ...
 
-    def put_reply(self, request: ChatRequest, reply: Reply, latency_s: float) -> None:
-        ...
+    def put_reply(
+        self, request: ChatRequest, reply: Reply, latency_s: float
+    ) -> None: ...
 
 
 class CompletionCache:

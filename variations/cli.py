@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import sys
@@ -59,7 +58,10 @@ def variants(category: str | None) -> None:
     "--model", "-m", "models", multiple=True, help="litellm model name; repeatable."
 )
 @click.option(
-    "--variants", "selector", default="all", show_default=True,
+    "--variants",
+    "selector",
+    default="all",
+    show_default=True,
     help="all, a category, or comma-separated variant ids.",
 )
 @click.option("--samples", "-n", default=1, show_default=True, type=int)
@@ -68,12 +70,16 @@ def variants(category: str | None) -> None:
 @click.option("--seed", type=int, help="Fix sampling (sample i uses seed + i).")
 @click.option("--api-base", help="URL of an OpenAI-compatible server.")
 @click.option("--concurrency", default=64, show_default=True, type=int)
-@click.option("--timeout", default=120.0, show_default=True, type=float,
-              help="Seconds per call.")
+@click.option(
+    "--timeout", default=120.0, show_default=True, type=float, help="Seconds per call."
+)
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--no-cache", is_flag=True, help="Ask every model afresh.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write every completion to .csv, .jsonl or .parquet.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every completion to .csv, .jsonl or .parquet.",
+)
 def run(
     prompt: str,
     models: tuple[str, ...],
@@ -90,7 +96,7 @@ def run(
     out: Path | None,
 ) -> None:
     """Run PROMPT and its variants through the models and show the divergence."""
-    from .runner import SweepOptions, run_from_options
+    from .runner import SweepOptions, execute_sweep, prepare_sweep
 
     with _clear_errors():
         options = SweepOptions(
@@ -110,8 +116,9 @@ def run(
             use_cache=not no_cache,
             out=out,
         )
-        with _progress(options) as on_completion:
-            result = run_from_options(options, on_completion=on_completion)
+        prepared = prepare_sweep(options)
+        with _progress(prepared.request_count) as on_completion:
+            result = execute_sweep(prepared, on_completion=on_completion)
 
     click.echo(format_table(result))
     failed = len(result.failures)
@@ -137,18 +144,21 @@ def format_table(result: Any) -> str:
     width = max(len(v) for v in [*variant_ids, "noise floor", "variant"])
     columns = [max(len(model), 8) for model in models]
     lines = [
-        "  ".join([f"{'variant':<{width}}"] + [f"{m:>{w}}" for m, w in zip(models, columns)])
+        "  ".join(
+            [f"{'variant':<{width}}"]
+            + [f"{m:>{w}}" for m, w in zip(models, columns, strict=True)]
+        )
     ]
     for variant_id in variant_ids:
         cells = [
             f"{_cell(shifts.get((model, variant_id))):>{w}}"
-            for model, w in zip(models, columns)
+            for model, w in zip(models, columns, strict=True)
         ]
         lines.append("  ".join([f"{variant_id:<{width}}", *cells]))
     if result.noise_floors:
         cells = [
             f"{_number(result.noise_floors.get(model)):>{w}}"
-            for model, w in zip(models, columns)
+            for model, w in zip(models, columns, strict=True)
         ]
         lines.append("  ".join([f"{'noise floor':<{width}}", *cells]))
     return "\n".join(lines)
@@ -172,8 +182,7 @@ def _number(value: float | None) -> str:
 
 
 @contextmanager
-def _progress(options: Any) -> Iterator[Callable[[Completion], None]]:
-    total = options.request_count()
+def _progress(total: int) -> Iterator[Callable[[Completion], None]]:
     with click.progressbar(
         length=total, label="Sweep", file=sys.stderr, show_pos=True
     ) as bar:

@@ -121,9 +121,7 @@ class Embedder:
 
     def _get_encoder(self) -> TextEncoder:
         if self._encoder is None:
-            self._encoder = (
-                self._pending.result() if self._pending else load_encoder()
-            )
+            self._encoder = self._pending.result() if self._pending else load_encoder()
         return self._encoder
 
     def _key(self, text: str) -> str:
@@ -163,6 +161,9 @@ class MeanPoolingEncoder:
     def __init__(self, path: Path) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
         settings = json.loads((path / "sentence_bert_config.json").read_text())
         self._max_length = int(settings.get("max_seq_length", 256))
@@ -172,13 +173,13 @@ class MeanPoolingEncoder:
 
     def encode(self, sentences: list[str], **kwargs: Any) -> Vectors:
         batch_size = int(kwargs.get("batch_size", 32))
-        chunks = [
-            self._encode_batch(sentences[start : start + batch_size])
-            for start in range(0, len(sentences), batch_size)
-        ]
-        if not chunks:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        return np.concatenate(chunks)
+        # Batches of similar length waste little on padding: sort, then unsort.
+        order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+        vectors = np.zeros((len(sentences), EMBEDDING_DIM), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            vectors[rows] = self._encode_batch([sentences[i] for i in rows])
+        return vectors
 
     def _encode_batch(self, sentences: list[str]) -> Vectors:
         torch = self._torch
@@ -204,13 +205,15 @@ def _is_mean_pooled(path: Path) -> bool:
     except (OSError, ValueError):
         return False
     kinds = [module["type"].rsplit(".", 1)[-1] for module in modules]
-    return kinds == ["Transformer", "Pooling", "Normalize"] and bool(
-        pooling.get("pooling_mode_mean_tokens")
-    ) and not any(
-        pooling.get(mode)
-        for mode in (
-            "pooling_mode_cls_token",
-            "pooling_mode_max_tokens",
-            "pooling_mode_mean_sqrt_len_tokens",
+    return (
+        kinds == ["Transformer", "Pooling", "Normalize"]
+        and bool(pooling.get("pooling_mode_mean_tokens"))
+        and not any(
+            pooling.get(mode)
+            for mode in (
+                "pooling_mode_cls_token",
+                "pooling_mode_max_tokens",
+                "pooling_mode_mean_sqrt_len_tokens",
+            )
         )
     )

@@ -52,6 +52,11 @@ def rows_to_csv_text(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+def rows_to_json_text(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as one JSON array (for downloads)."""
+    return json.dumps(list(rows), ensure_ascii=False, indent=1)
+
+
 def _write_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as stream:
         _write_csv_to(rows, stream)

@@ -117,7 +117,7 @@ class _Caller:
         started = time.perf_counter()
         try:
             reply = await self._call_with_retries(request)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = f"timed out after {self._limits.timeout_s:g} s"
         except Exception as exc:  # one failing model must not sink the sweep
             error = redact(str(exc) or type(exc).__name__)

@@ -54,7 +54,9 @@ def answer_divergences(
     result: list[float | None] = []
     for index, completion in enumerate(completions):
         others = [
-            row for row in baseline_rows.get(completion.request.model, []) if row != index
+            row
+            for row in baseline_rows.get(completion.request.model, [])
+            if row != index
         ]
         if not completion.ok or not others:
             is_lone_baseline = completion.ok and _is_baseline(completion)
@@ -112,7 +114,9 @@ def noise_floors(
         values = distances[np.ix_(rows, rows)][upper]
         pairs_by_model.setdefault(model, []).extend(values.tolist())
     return {
-        model: float(np.mean(values)) for model, values in pairs_by_model.items() if values
+        model: float(np.mean(values))
+        for model, values in pairs_by_model.items()
+        if values
     }
 
 

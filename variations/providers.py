@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterable
 from types import ModuleType
@@ -99,12 +100,23 @@ async def complete_with_litellm(request: ChatRequest) -> Reply:
     return _reply_from(litellm, response)
 
 
+async def release_clients() -> None:
+    """Close litellm's pooled HTTP clients before their event loop ends.
+
+    litellm caches clients per process; left open when a loop closes, their
+    sockets leak until garbage collection and the next loop cannot reuse them.
+    """
+    litellm = sys.modules.get("litellm")
+    if litellm is None:
+        return
+    await litellm.close_litellm_async_clients()
+    litellm.in_memory_llm_clients_cache.flush_cache()
+
+
 def _call_arguments(request: ChatRequest) -> dict[str, Any]:
     arguments: dict[str, Any] = {
         "model": request.model,
-        "messages": [
-            {"role": m.role, "content": m.content} for m in request.messages
-        ],
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
         "temperature": request.params.temperature,
         "max_tokens": request.params.max_tokens,
         "num_retries": 0,  # the fan-out retries, with its own backoff
@@ -134,7 +146,7 @@ def _reply_from(litellm: ModuleType, response: Any) -> Reply:
 
 def _check_route(litellm: ModuleType, model: str, api_base: str | None) -> None:
     try:
-        _, provider, _, _ = litellm.get_llm_provider(model, api_base=api_base)
+        litellm.get_llm_provider(model, api_base=api_base)
     except Exception as exc:  # litellm raises its own BadRequestError here
         raise UnknownModelError(
             f"litellm does not know model {model!r}. Name it with its provider, "

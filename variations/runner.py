@@ -7,7 +7,7 @@ written only once the sweep has finished, so bad input writes nothing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,8 +52,62 @@ class SweepOptions:
             timeout_s=self.timeout_s,
         )
 
+
+@dataclass
+class PreparedSweep:
+    """A sweep whose every input has been checked, ready to send."""
+
+    spec: SweepSpec
+    complete: CompletionFn
+    embedder: Embedder
+    cache: CompletionCache | None
+    limits: FanOutLimits
+    out: Path | None
+
+    @property
     def request_count(self) -> int:
-        return len(build_requests(self.spec()))
+        return len(build_requests(self.spec))
+
+
+def prepare_sweep(
+    options: SweepOptions, *, complete: CompletionFn | None = None
+) -> PreparedSweep:
+    """Check every option and model; raise a VariationsError on bad input."""
+    spec = options.spec()
+    limits = options.limits()
+    if options.out is not None:
+        check_output_path(options.out)
+    cache_dir = options.cache_dir or default_cache_dir()
+    cache = CompletionCache(cache_dir) if options.use_cache else None
+    embedder = Embedder(cache_dir, use_cache=options.use_cache)
+    if complete is None:
+        pending = pending_requests(build_requests(spec), cache)
+        complete = _production_completion(spec, pending, embedder)
+    return PreparedSweep(spec, complete, embedder, cache, limits, options.out)
+
+
+def execute_sweep(
+    prepared: PreparedSweep,
+    *,
+    on_completion: Callable[[Completion], None] | None = None,
+) -> SweepResult:
+    """Run a prepared sweep; write its output file once it has finished."""
+    sweep = run_sweep(
+        prepared.spec,
+        prepared.complete,
+        prepared.embedder,
+        cache=prepared.cache,
+        limits=prepared.limits,
+        on_completion=on_completion,
+    )
+    try:
+        result = asyncio.run(_run_and_release(sweep))
+    finally:
+        if prepared.cache is not None:
+            prepared.cache.close()
+    if prepared.out is not None and any(c.ok for c in result.completions):
+        write_rows(result.rows(), prepared.out)
+    return result
 
 
 def run_from_options(
@@ -63,34 +117,9 @@ def run_from_options(
     on_completion: Callable[[Completion], None] | None = None,
 ) -> SweepResult:
     """Check the options, run the sweep, write the output file if asked."""
-    spec = options.spec()
-    limits = options.limits()
-    if options.out is not None:
-        check_output_path(options.out)
-    cache_dir = options.cache_dir or default_cache_dir()
-    cache = CompletionCache(cache_dir) if options.use_cache else None
-    embedder = Embedder(cache_dir, use_cache=options.use_cache)
-
-    pending = pending_requests(build_requests(spec), cache)
-    if complete is None:
-        complete = _production_completion(spec, pending, embedder)
-    try:
-        result = asyncio.run(
-            run_sweep(
-                spec,
-                complete,
-                embedder,
-                cache=cache,
-                limits=limits,
-                on_completion=on_completion,
-            )
-        )
-    finally:
-        if cache is not None:
-            cache.close()
-    if options.out is not None and any(c.ok for c in result.completions):
-        write_rows(result.rows(), options.out)
-    return result
+    return execute_sweep(
+        prepare_sweep(options, complete=complete), on_completion=on_completion
+    )
 
 
 def _production_completion(
@@ -106,3 +135,12 @@ def _production_completion(
         models = {request.model for request in pending}  # type: ignore[attr-defined]
         check_models(sorted(models), api_base=spec.params.api_base)
     return complete_with_litellm
+
+
+async def _run_and_release(sweep: Awaitable[SweepResult]) -> SweepResult:
+    from .providers import release_clients
+
+    try:
+        return await sweep
+    finally:
+        await release_clients()

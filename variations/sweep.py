@@ -103,7 +103,11 @@ class SweepResult:
 
     @cached_property
     def noise_floors(self) -> dict[str, float]:
-        return noise_floors(self.completions, self.vectors) if self.spec.samples > 1 else {}
+        return (
+            noise_floors(self.completions, self.vectors)
+            if self.spec.samples > 1
+            else {}
+        )
 
     @property
     def failures(self) -> list[Completion]:
@@ -170,7 +174,9 @@ def _row(
         "sample": request.sample,
         "prompt": request.prompt,
         "text": completion.text,
-        "divergence": None if divergence is None or math.isnan(divergence) else divergence,
+        "divergence": None
+        if divergence is None or math.isnan(divergence)
+        else divergence,
         "latency_s": round(completion.latency_s, 4),
         "cache_hit": completion.cache_hit,
         "prompt_tokens": completion.prompt_tokens,

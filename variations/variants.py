@@ -280,9 +280,7 @@ def render_all(
 ) -> list[tuple[Variant, str]]:
     """Each variant with the text it would send, baseline first."""
     check_prompt(prompt)
-    chosen: Sequence[Variant] = [
-        v for v in variants if v.id != BASELINE_ID
-    ]
+    chosen: Sequence[Variant] = [v for v in variants if v.id != BASELINE_ID]
     if include_baseline:
         chosen = [BASELINE, *chosen]
     return [(variant, variant.render(prompt)) for variant in chosen]
