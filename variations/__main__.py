@@ -1,5 +1,7 @@
 """`python -m variations` runs the CLI."""
 
-from .cli import main
+from .cli import entry
 
-main()
+# Guarded: a spawned worker process imports this module again.
+if __name__ == "__main__":
+    entry()

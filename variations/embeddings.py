@@ -77,12 +77,28 @@ class Embedder:
             directory = Path(cache_dir or default_cache_dir()) / "embeddings"
             self._cache = diskcache.Cache(str(directory))
 
-    def preload(self) -> None:
-        """Start loading the model in a background thread, if not loaded yet."""
-        if self._encoder is None and self._pending is None:
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
-            self._pending = pool.submit(load_encoder)
-            pool.shutdown(wait=False)
+    def preload(self, *, in_subprocess: bool = False) -> None:
+        """Start loading the model in the background, if not loaded yet.
+
+        A thread suits a long-lived server. A short-lived command that is also
+        importing litellm gains from a subprocess: imports hold the GIL, so in
+        a thread the two loads would mostly take turns on one core.
+        """
+        if self._encoder is not None or self._pending is not None:
+            return
+        if in_subprocess:
+            self._encoder = SubprocessEncoder()
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+        self._pending = pool.submit(load_encoder)
+        pool.shutdown(wait=False)
+
+    def close(self) -> None:
+        """Stop a subprocess encoder and close the cache."""
+        if isinstance(self._encoder, SubprocessEncoder):
+            self._encoder.close()
+        if self._cache is not None:
+            self._cache.close()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """One normalised vector per text, in order (cached texts skip the model)."""
@@ -127,6 +143,36 @@ class Embedder:
     def _key(self, text: str) -> str:
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         return f"emb:{self.model_name}:{digest}"
+
+
+class SubprocessEncoder:
+    """The packaged model loaded and run in a child process.
+
+    Loading starts as soon as this is made; `encode` waits for it.
+    """
+
+    def __init__(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        context = multiprocessing.get_context("spawn")
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=context)
+        self._loaded = self._pool.submit(_load_in_worker)
+
+    def encode(self, sentences: list[str], **kwargs: Any) -> Vectors:
+        self._loaded.result()
+        return self._pool.submit(_encode_in_worker, sentences, kwargs).result()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_in_worker() -> None:
+    load_encoder()
+
+
+def _encode_in_worker(sentences: list[str], kwargs: dict[str, Any]) -> Vectors:
+    return np.asarray(load_encoder().encode(sentences, **kwargs), dtype=np.float32)
 
 
 def packaged_model_path() -> Path:

@@ -248,11 +248,11 @@ class LoopbackServer:
         self._ready.set()
 
         await self._shutdown.wait()
+        # A connection accepted just before shutdown needs a few loop turns to
+        # get its transport; closing the server first makes asyncio drop it
+        # with its socket still open. Let such a connection arrive first.
+        await asyncio.sleep(0.05)
         server.close()
-        # A connection accepted just now has a task that has not started yet,
-        # so it is not in `connections`: let it start before cancelling.
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
         for task in list(connections):
             task.cancel()
         await asyncio.gather(*connections, return_exceptions=True)

@@ -32,24 +32,28 @@ LOCAL_MODEL = "local/smollm2-135m"
 # the OpenAI client refuses to start without one; this is no secret.
 _PLACEHOLDER_KEY = "no-key-needed"
 _import_lock = threading.Lock()
+_litellm: ModuleType | None = None
 
 
 def import_litellm() -> ModuleType:
     """Import and configure litellm once per process (thread-safe)."""
+    global _litellm
+    if _litellm is not None:
+        return _litellm
     with _import_lock:
-        # Without this, importing litellm fetches its cost map from the network.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
+        if _litellm is None:
+            # Without this, importing litellm fetches its cost map from the network.
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            import litellm
 
-        if not getattr(litellm, "_variations_configured", False):
             litellm.drop_params = True  # seed and the like, where unsupported
             litellm.suppress_debug_info = True
             litellm.telemetry = False
             from .local_model import register_with_litellm
 
             register_with_litellm()
-            litellm._variations_configured = True
-        return litellm
+            _litellm = litellm
+        return _litellm
 
 
 def check_models(models: Iterable[str], *, api_base: str | None = None) -> None:
@@ -97,7 +101,7 @@ async def complete_with_litellm(request: ChatRequest) -> Reply:
         raise TransientModelError(request.model, _message_of(exc)) from exc
     except Exception as exc:  # any provider failure is recorded on its cell
         raise ModelCallError(request.model, _message_of(exc)) from exc
-    return _reply_from(litellm, response)
+    return _reply_from(response)
 
 
 async def release_clients() -> None:
@@ -130,17 +134,17 @@ def _call_arguments(request: ChatRequest) -> dict[str, Any]:
     return arguments
 
 
-def _reply_from(litellm: ModuleType, response: Any) -> Reply:
+def _reply_from(response: Any) -> Reply:
     usage = getattr(response, "usage", None)
-    try:
-        cost: float | None = float(litellm.completion_cost(response))
-    except Exception:  # no price known for this model: cost stays unknown
-        cost = None
+    # litellm prices each response as it logs it; asking again costs ~2 ms a
+    # call in model-name look-ups, a third of the fan-out's own overhead.
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost")
     return Reply(
         text=(response.choices[0].message.content or "").strip(),
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
-        cost_usd=cost or None,
+        cost_usd=float(cost) if cost else None,
     )
 
 

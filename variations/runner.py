@@ -103,6 +103,7 @@ def execute_sweep(
     try:
         result = asyncio.run(_run_and_release(sweep))
     finally:
+        prepared.embedder.close()
         if prepared.cache is not None:
             prepared.cache.close()
     if prepared.out is not None and any(c.ok for c in result.completions):
@@ -129,9 +130,9 @@ def _production_completion(
     from .providers import check_models, complete_with_litellm
 
     if pending:
-        # Start loading the embedder now: it overlaps importing litellm and
-        # the wait for the answers.
-        embedder.preload()
+        # Start loading the embedder now, in another process: it overlaps
+        # importing litellm and the wait for the answers.
+        embedder.preload(in_subprocess=True)
         models = {request.model for request in pending}  # type: ignore[attr-defined]
         check_models(sorted(models), api_base=spec.params.api_base)
     return complete_with_litellm
