@@ -37,8 +37,18 @@ def cli() -> CliRunner:
 
 @pytest.fixture(autouse=True)
 def fake_embeddings(monkeypatch: pytest.MonkeyPatch, fake_encoder) -> None:  # type: ignore[no-untyped-def]
-    """The CLI tests check wiring; the real embedder is tested on its own."""
+    """The CLI tests check wiring; the real embedder is tested on its own
+    (and end to end by the real-process tests below)."""
+
+    class InProcess:
+        def encode(self, sentences, **kwargs):  # type: ignore[no-untyped-def]
+            return fake_encoder.encode(sentences, **kwargs)
+
+        def close(self) -> None:
+            pass
+
     monkeypatch.setattr("variations.embeddings.load_encoder", lambda: fake_encoder)
+    monkeypatch.setattr("variations.embeddings.SubprocessEncoder", InProcess)
 
 
 @pytest.fixture(scope="module")
