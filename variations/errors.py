@@ -8,6 +8,7 @@ VariationsError
 ├── UnknownModelError       a model name litellm cannot route
 ├── MissingKeyError         a provider's API key is not in the environment
 ├── ApiBaseUnreachableError an --api-base nothing listens on
+├── ShareLinkError          a share link (URL query) that cannot be restored
 └── ModelCallError          one call to a model failed (recorded on its cell)
     └── TransientModelError a failure worth retrying (rate limit, 5xx, timeout)
 """
@@ -52,6 +53,10 @@ class MissingKeyError(VariationsError):
 
 class ApiBaseUnreachableError(VariationsError):
     """Nothing answers at the given API base URL."""
+
+
+class ShareLinkError(VariationsError, ValueError):
+    """A share link's query is malformed, too long, or names unknown things."""
 
 
 class ModelCallError(VariationsError):

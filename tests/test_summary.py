@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from variations.summary import SAMPLES_NOTE, describe_shift, headline
+
+from .results import make_result
+
+
+def test_headline_names_the_variant_and_model_that_moved_most() -> None:
+    line = headline(make_result(models=("model-a",)))
+
+    assert (line.model, line.variant_id) == ("model-a", "hostile")
+    assert line.shift is not None and line.shift > 0.3
+    assert line.text.startswith(
+        "The “Hostile” version moved model-a's answer the most: "
+    )
+    assert f"a shift of {line.shift:.2f} where 0 is the same meaning." in line.text
+    assert line.note == SAMPLES_NOTE
+    assert line.noise_floor is None
+
+
+def test_with_samples_the_headline_compares_with_re_asking() -> None:
+    line = headline(make_result(models=("model-a",), samples=3))
+
+    assert line.noise_floor is not None and 0 < line.noise_floor < line.shift  # type: ignore[operator]
+    ratio = line.shift / line.noise_floor  # type: ignore[operator]
+    assert (
+        f"{ratio:.1f} times what simply re-asking the same prompt moves it" in line.text
+    )
+    assert line.note is None
+
+
+def test_a_shift_within_the_noise_is_called_so() -> None:
+    def answer(request):  # type: ignore[no-untyped-def]
+        # Each sample says something else; each variant repeats the original.
+        return ["apples and pears", "rockets to the stars"][request.sample]
+
+    line = headline(make_result(models=("model-a",), samples=2, answer=answer))
+
+    assert "within the noise" in line.text
+
+
+def test_identical_repeats_have_no_noise() -> None:
+    def answer(request):  # type: ignore[no-untyped-def]
+        return "same" if request.variant_id == "original" else "other words"
+
+    line = headline(make_result(models=("model-a",), samples=2, answer=answer))
+
+    assert line.text.endswith(
+        "re-asking the same prompt gave the same answer every time."
+    )
+
+
+def test_when_nothing_answered() -> None:
+    line = headline(make_result(fail=lambda request: "down"))
+
+    assert line.text.startswith("No model answered")
+    assert line.model is None
+
+
+def test_when_the_original_prompt_failed() -> None:
+    line = headline(
+        make_result(fail=lambda r: "down" if r.variant_id == "original" else None)
+    )
+
+    assert line.text.startswith("The original prompt got no answer")
+
+
+@pytest.mark.parametrize(
+    ("shift", "words"),
+    [
+        (0.0, "barely a change"),
+        (0.1, "a slight change"),
+        (0.2, "a clear change"),
+        (0.9, "a strong change"),
+    ],
+)
+def test_sizes_in_words(shift: float, words: str) -> None:
+    assert describe_shift(shift) == words

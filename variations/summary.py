@@ -1,0 +1,111 @@
+"""The headline of a sweep: one plain sentence on which variant moved what most.
+
+Shift is a distance between meanings (0 is the same meaning); the words for its
+size are rough bands read off all-MiniLM-L6-v2, where two paraphrases of one
+answer usually sit below 0.1 and answers on different subjects above 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from .metrics import Shift
+from .records import BASELINE_ID
+from .sweep import SweepResult
+
+# (upper bound, words): the first band whose bound exceeds the shift.
+_SIZE_WORDS = (
+    (0.05, "barely a change"),
+    (0.15, "a slight change"),
+    (0.30, "a clear change"),
+    (math.inf, "a strong change"),
+)
+# Below this, repeated answers are the same text: float error, not noise.
+_NO_NOISE = 1e-6
+SAMPLES_NOTE = (
+    "With 2 or more samples (Advanced settings) each shift is compared with "
+    "how much an answer moves when the same prompt is simply asked again."
+)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The sentence, and the numbers it is made of (for tests and captions).
+
+    `note` is a second, optional sentence of advice.
+    """
+
+    text: str
+    note: str | None = None
+    model: str | None = None
+    variant_id: str | None = None
+    shift: float | None = None
+    noise_floor: float | None = None
+
+
+def describe_shift(shift: float) -> str:
+    """Plain words for the size of a shift."""
+    return next(words for bound, words in _SIZE_WORDS if shift < bound)
+
+
+def variant_labels(result: SweepResult) -> dict[str, str]:
+    """Variant id to its label, the original prompt included."""
+    labels = {variant.id: variant.label for variant in result.spec.variants}
+    return {BASELINE_ID: "Original", **labels}
+
+
+def headline(result: SweepResult) -> Headline:
+    """Which variant moved which model's answer most, and against what noise."""
+    if not any(completion.ok for completion in result.completions):
+        return Headline(
+            "No model answered, so nothing could be compared: see the errors below."
+        )
+    top = _largest_shift(result.shifts)
+    if top is None:
+        return Headline(
+            "The original prompt got no answer from any model, so no variant's "
+            "shift could be measured: see the errors below."
+        )
+
+    label = variant_labels(result).get(top.variant_id, top.variant_id)
+    opening = (
+        f"The “{label}” version moved {top.model}'s answer the most: "
+        f"{describe_shift(top.shift)}, a shift of {top.shift:.2f} where 0 is the "
+        "same meaning"
+    )
+    unmeasured = Headline(
+        opening + ".",
+        note=SAMPLES_NOTE,
+        model=top.model,
+        variant_id=top.variant_id,
+        shift=top.shift,
+    )
+    floor = result.noise_floors.get(top.model)
+    if result.spec.samples < 2 or floor is None:
+        return unmeasured
+    clause = _noise_clause(top.shift, floor)
+    return replace(unmeasured, text=opening + clause, note=None, noise_floor=floor)
+
+
+def _noise_clause(shift: float, floor: float) -> str:
+    if shift <= floor:
+        return (
+            f"; but simply re-asking the same prompt moves it as much ({floor:.2f}), "
+            "so this is within the noise."
+        )
+    if floor < _NO_NOISE:
+        return "; re-asking the same prompt gave the same answer every time."
+    return (
+        f", {shift / floor:.1f} times what simply re-asking the same prompt moves "
+        f"it ({floor:.2f})."
+    )
+
+
+def _largest_shift(shifts: list[Shift]) -> Shift | None:
+    measured = [
+        shift
+        for shift in shifts
+        if shift.variant_id != BASELINE_ID and not math.isnan(shift.shift)
+    ]
+    return max(measured, key=lambda shift: shift.shift, default=None)
