@@ -161,7 +161,10 @@ class SubprocessEncoder:
 
     def encode(self, sentences: list[str], **kwargs: Any) -> Vectors:
         self._loaded.result()
-        return self._pool.submit(_encode_in_worker, sentences, kwargs).result()  # type: ignore[no-any-return]
+        vectors: Vectors = self._pool.submit(
+            _encode_in_worker, sentences, kwargs
+        ).result()
+        return vectors
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -192,7 +195,10 @@ def _load_packaged_model() -> TextEncoder:
         return MeanPoolingEncoder(path)
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(path), device="cpu", local_files_only=True)  # type: ignore[no-any-return]
+    model: TextEncoder = SentenceTransformer(  # type: ignore[assignment]
+        str(path), device="cpu", local_files_only=True
+    )
+    return model
 
 
 class MeanPoolingEncoder:
@@ -209,7 +215,7 @@ class MeanPoolingEncoder:
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
-        transformers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         settings = json.loads((path / "sentence_bert_config.json").read_text())
         self._max_length = int(settings.get("max_seq_length", 256))
@@ -241,7 +247,8 @@ class MeanPoolingEncoder:
         mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
         unit = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return unit.numpy().astype(np.float32)
+        vectors: Vectors = unit.numpy().astype(np.float32)
+        return vectors
 
 
 def _is_mean_pooled(path: Path) -> bool:

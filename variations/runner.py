@@ -15,7 +15,7 @@ from .cache import CompletionCache, default_cache_dir
 from .embeddings import Embedder
 from .export import check_output_path, write_rows
 from .fanout import FanOutLimits, pending_requests
-from .records import Completion, CompletionFn, GenerationParams
+from .records import ChatRequest, Completion, CompletionFn, GenerationParams
 from .sweep import SweepResult, SweepSpec, build_requests, run_sweep
 from .variants import load_library
 
@@ -124,7 +124,7 @@ def run_from_options(
 
 
 def _production_completion(
-    spec: SweepSpec, pending: list[object], embedder: Embedder
+    spec: SweepSpec, pending: list[ChatRequest], embedder: Embedder
 ) -> CompletionFn:
     """litellm, after checking every model that still has to be called."""
     from .providers import check_models, complete_with_litellm
@@ -133,7 +133,7 @@ def _production_completion(
         # Start loading the embedder now, in another process: it overlaps
         # importing litellm and the wait for the answers.
         embedder.preload(in_subprocess=True)
-        models = {request.model for request in pending}  # type: ignore[attr-defined]
+        models = {request.model for request in pending}
         check_models(sorted(models), api_base=spec.params.api_base)
     return complete_with_litellm
 
