@@ -215,9 +215,6 @@ async def test_model_call_errors_keep_the_model_name() -> None:
             prompt="hi",
             params=GenerationParams(api_base=server.url + "/nowhere"),
         )
-        print("SERVER PORT", server.port, flush=True
-
-        )
         with pytest.raises(ModelCallError) as caught:
             await complete_with_litellm(request)
     assert caught.value.model == "openai/loopback-model"
