@@ -59,3 +59,15 @@ def about_page() -> None:
     from variations.ui import about
 
     about.show()
+
+
+def variant_sets_page() -> None:
+    from variations.ui import variant_sets_page
+
+    variant_sets_page.show()
+
+
+def runs_page() -> None:
+    from variations.ui import runs
+
+    runs.show()

@@ -7,6 +7,7 @@ import pytest
 
 from variations import charts
 from variations.records import BASELINE_ID
+from variations.significance import analyse_sweep
 
 from .results import make_result
 
@@ -31,7 +32,7 @@ def test_shift_frame_has_one_row_per_model_and_variant() -> None:
 def test_divergence_chart_sorts_bars_and_colours_models_colour_blind_safely() -> None:
     spec = charts.divergence_chart(make_result(samples=2)).to_dict()
 
-    bars = layers_of(spec)[0]
+    bars = next(layer for layer in layers_of(spec) if layer["mark"]["type"] == "bar")
     assert bars["encoding"]["y"]["sort"][0] == "Hostile"
     color = bars["encoding"]["color"]["scale"]
     assert color == {
@@ -140,3 +141,30 @@ def test_projection_keeps_the_main_direction_and_a_fixed_sign() -> None:
 
     assert np.allclose(projected, flipped)
     assert np.argmax(np.abs(projected[:, 0])) in (0, 3)
+
+
+def test_with_samples_the_noise_floor_is_a_band_and_clear_shifts_are_outlined() -> None:
+    result = make_result(models=("model-a",), samples=4)
+
+    spec = charts.divergence_chart(result, analyse_sweep(result)).to_dict()
+
+    marks = [layer["mark"]["type"] for layer in layers_of(spec)]
+    assert marks[:2] == ["rect", "rule"]  # band and its edge, under the bars
+    outlines = [
+        layer for layer in layers_of(spec) if layer["mark"].get("filled") is False
+    ]
+    assert len(outlines) == 1
+    frame = charts.shift_frame(result, analyse_sweep(result))
+    assert frame["significant"].all()
+    assert (frame["p_value"] < 0.05).all()
+
+
+def test_too_few_samples_to_test_draw_the_band_but_no_outline() -> None:
+    result = make_result(models=("model-a",), samples=2)
+
+    spec = charts.divergence_chart(result, analyse_sweep(result)).to_dict()
+
+    assert "rect" in [layer["mark"]["type"] for layer in layers_of(spec)]
+    assert not any(layer["mark"].get("filled") is False for layer in layers_of(spec))
+    frame = charts.shift_frame(result, analyse_sweep(result))
+    assert set(frame["verdict"]) == {"no: re-asking moves it as much"}

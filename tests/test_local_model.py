@@ -20,6 +20,7 @@ from variations.local_model import (
     MODEL_NAME,
     LocalChatModel,
     LocalRequest,
+    LocalResult,
     check_model_name,
     complete_local,
     find_gguf_file,
@@ -118,6 +119,27 @@ async def test_concurrent_calls_are_decoded_in_one_batch(
     )
     assert chat_model.batches_run == before + 1
     assert [result.completion_tokens <= 4 for result in results] == [True] * 5
+
+
+@pytest.mark.model
+async def test_a_request_that_cannot_run_fails_alone(
+    chat_model: LocalChatModel,
+) -> None:
+    results = await asyncio.gather(
+        chat_model.agenerate(QUESTION, max_tokens=8192),
+        chat_model.agenerate([], max_tokens=4),
+        chat_model.agenerate(QUESTION, temperature=0, max_tokens=4),
+        return_exceptions=True,
+    )
+    too_long, empty, answered = results
+    assert isinstance(too_long, ModelCallError)
+    assert str(too_long) == (
+        "local/smollm2-135m: prompt of 39 tokens plus max_tokens 8192 exceeds "
+        "the context of 8192 tokens"
+    )
+    assert str(empty) == "local/smollm2-135m: no messages to answer"
+    assert isinstance(answered, LocalResult)
+    assert answered.completion_tokens <= 4
 
 
 @pytest.mark.model

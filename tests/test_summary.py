@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from variations.summary import SAMPLES_NOTE, describe_shift, headline
+from variations.significance import analyse_sweep, can_decide
+from variations.summary import (
+    FEW_SAMPLES_NOTE,
+    SAMPLES_NOTE,
+    describe_shift,
+    headline,
+)
 
 from .results import make_result
 
@@ -78,3 +84,50 @@ def test_when_the_original_prompt_failed() -> None:
 )
 def test_sizes_in_words(shift: float, words: str) -> None:
     assert describe_shift(shift) == words
+
+
+def noisy(request):  # type: ignore[no-untyped-def]
+    # Every sample says something else; no variant adds anything to that.
+    return ["apples and pears", "rockets to the stars", "a b c", "dogs bark"][
+        request.sample
+    ]
+
+
+def test_when_no_shift_stands_clear_of_the_noise_the_headline_says_so() -> None:
+    result = make_result(samples=4, answer=noisy)
+
+    line = headline(result, analyse_sweep(result))
+
+    assert line.text == (
+        "None of the variants moved model-a's or model-b's answer more than "
+        "re-asking the same prompt does."
+    )
+    assert line.note is not None and line.note.startswith("The largest shift was")
+
+
+def test_a_significant_shift_is_named_with_the_count_of_clear_shifts() -> None:
+    result = make_result(models=("model-a",), samples=4)
+
+    line = headline(result, analyse_sweep(result))
+
+    assert line.variant_id == "hostile"
+    assert "times what simply re-asking the same prompt moves it" in line.text
+    assert line.note == (
+        "3 of 3 shifts stand clear of the noise in a permutation test "
+        "(p < 0.05, corrected for testing many variants at once)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("samples", "decides"), [(1, False), (2, False), (3, False), (4, True)]
+)
+def test_four_samples_are_needed_to_decide(samples: int, decides: bool) -> None:
+    assert can_decide(samples) is decides
+
+
+def test_with_too_few_samples_to_test_the_headline_says_so() -> None:
+    result = make_result(models=("model-a",), samples=2)
+
+    line = headline(result, analyse_sweep(result))
+
+    assert line.note == FEW_SAMPLES_NOTE.format(samples=2)

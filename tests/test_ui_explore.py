@@ -277,3 +277,43 @@ def test_while_a_sweep_runs_the_form_is_locked(boundary: Boundary) -> None:
     assert app.text_area(key="prompt").disabled
     assert app.checkbox(key="variant_child").disabled
     assert app.multiselect(key="models").disabled
+
+
+def test_with_samples_the_chart_shows_the_noise_and_what_stands_clear(
+    boundary: Boundary,
+) -> None:
+    app = open_page()
+    app.slider(key="samples").set_value(4)
+
+    app = run_sweep(app.run())
+
+    assert not app.exception
+    divergence = charts(app)[0]
+    assert [layer["mark"]["type"] for layer in divergence["layer"]][:2] == [
+        "rect",
+        "rule",
+    ]
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "Shaded band up to the dashed line" in captions
+    # The fake answers each prompt the same way every time: every shift is clear.
+    assert "Outlined bars stand clear of that noise" in captions
+    assert any(layer["mark"].get("filled") is False for layer in divergence["layer"])
+
+
+def test_when_nothing_stands_clear_of_the_noise_the_headline_says_so(
+    boundary: Boundary,
+) -> None:
+    words = ["apples and pears", "rockets to the stars", "a b c", "dogs bark"]
+    boundary.completion.script = lambda request: words[request.sample]
+    app = open_page()
+    app.slider(key="samples").set_value(4)
+
+    app = run_sweep(app.run())
+
+    assert not app.exception
+    assert app.subheader[0].value.replace("\\", "") == (
+        f"None of the variants moved {LOCAL_MODEL}'s answer more than re-asking "
+        "the same prompt does."
+    )
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "Outlined bars" not in captions

@@ -8,7 +8,7 @@ only ever reaches a chart as data (tooltips, labels), which Vega shows as text.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, TypeVar, cast
 
 import altair as alt
@@ -18,6 +18,7 @@ import pandas as pd
 
 from .metrics import model_distance_matrix
 from .records import BASELINE_ID, Completion
+from .stats import ModelAnalysis
 from .summary import variant_labels
 from .sweep import SweepResult
 from .tables import clip
@@ -52,32 +53,58 @@ _AXIS_ROOM = 60
 _ROTATED_LABELS_ROOM = 130
 
 
-def shift_frame(result: SweepResult) -> pd.DataFrame:
-    """One row per (model, variant) with its shift, the noise floor and the prompt."""
+def shift_frame(
+    result: SweepResult, analyses: Mapping[str, ModelAnalysis] | None = None
+) -> pd.DataFrame:
+    """One row per (model, variant) with its shift, the noise floor and the prompt.
+
+    With `analyses` (see variations.significance), each row also carries its
+    permutation p-value and whether it stands clear of the noise; without, or
+    for a variant that could not be tested, those are missing.
+    """
     labels = variant_labels(result)
     prompts = _prompt_by_variant(result.completions)
-    rows = [
-        {
-            "model": shift.model,
-            "variant": shift.variant_id,
-            "label": labels.get(shift.variant_id, shift.variant_id),
-            "category": shift.category,
-            "shift": shift.shift,
-            "noise_floor": result.noise_floors.get(shift.model),
-            "answers": shift.answers,
-            "failures": shift.failures,
-            "prompt": clip(prompts.get(shift.variant_id, ""), TOOLTIP_CHARS),
-        }
-        for shift in result.shifts
-        if shift.variant_id != BASELINE_ID and not math.isnan(shift.shift)
-    ]
+    tests = {
+        (model, row.variant): row
+        for model, analysis in (analyses or {}).items()
+        for row in analysis.variants
+    }
+    rows = []
+    for shift in result.shifts:
+        if shift.variant_id == BASELINE_ID or math.isnan(shift.shift):
+            continue
+        test = tests.get((shift.model, shift.variant_id))
+        significant = test.significant if test and test.p_value is not None else None
+        rows.append(
+            {
+                "model": shift.model,
+                "variant": shift.variant_id,
+                "label": labels.get(shift.variant_id, shift.variant_id),
+                "category": shift.category,
+                "shift": shift.shift,
+                "noise_floor": result.noise_floors.get(shift.model),
+                "answers": shift.answers,
+                "failures": shift.failures,
+                "prompt": clip(prompts.get(shift.variant_id, ""), TOOLTIP_CHARS),
+                "p_value": test.p_value if test else None,
+                "significant": significant,
+                "verdict": _verdict(significant),
+            }
+        )
     columns = ["model", "variant", "label", "category", "shift", "noise_floor"]
-    return pd.DataFrame(rows, columns=[*columns, "answers", "failures", "prompt"])
+    tail = ["answers", "failures", "prompt", "p_value", "significant", "verdict"]
+    return pd.DataFrame(rows, columns=[*columns, *tail])
 
 
-def divergence_chart(result: SweepResult) -> alt.LayerChart:
-    """Bars of shift from the original per variant, one colour per model, sorted."""
-    frame = shift_frame(result)
+def divergence_chart(
+    result: SweepResult, analyses: Mapping[str, ModelAnalysis] | None = None
+) -> alt.LayerChart:
+    """Bars of shift from the original per variant, one colour per model, sorted.
+
+    With several samples, a shaded band per model reaches up to its noise
+    floor; with `analyses`, bars that stand clear of the noise are outlined.
+    """
+    frame = shift_frame(result, analyses)
     order = (
         frame.groupby("label")["shift"]
         .max()
@@ -109,6 +136,8 @@ def divergence_chart(result: SweepResult) -> alt.LayerChart:
                 alt.Tooltip("model:N", title="Model"),
                 alt.Tooltip("shift:Q", title="Shift", format=".3f"),
                 alt.Tooltip("noise_floor:Q", title="Re-asking noise", format=".3f"),
+                alt.Tooltip("verdict:N", title="Beyond the noise?"),
+                alt.Tooltip("p_value:Q", title="p-value", format=".3f"),
                 alt.Tooltip("prompt:N", title="Prompt sent"),
             ],
         )
@@ -116,20 +145,15 @@ def divergence_chart(result: SweepResult) -> alt.LayerChart:
     values = bars.mark_text(align="left", dx=4, fontSize=FONT_SIZE - 1).encode(
         text=alt.Text("shift:Q", format=".2f"), color=alt.value("#333333")
     )
-    layers: list[alt.Chart] = [bars, values]
     floors = frame.dropna(subset=["noise_floor"]).drop_duplicates("model")
-    if not floors.empty:
+    layers: list[alt.Chart] = [*_noise_layers(floors, color), bars, values]
+    if frame["significant"].eq(True).any():
+        # An outline, not a colour: colour already says which model it is.
+        outlined = frame[frame["significant"].eq(True)]
         layers.append(
-            alt.Chart(floors)
-            .mark_rule(strokeDash=[6, 4], strokeWidth=2)
-            .encode(
-                x="noise_floor:Q",
-                color=color,
-                tooltip=[
-                    alt.Tooltip("model:N", title="Model"),
-                    alt.Tooltip("noise_floor:Q", title="Re-asking noise", format=".3f"),
-                ],
-            )
+            alt.Chart(outlined)
+            .mark_bar(filled=False, stroke="#000000", strokeWidth=2.5)
+            .encode(x=x, y=y, yOffset=y_offset)
         )
     # Streamlit fits the whole chart (axes and legend too) into the height.
     band = max(34, 16 * len(models) + 14)
@@ -344,6 +368,26 @@ def model_color(models: Sequence[str], *, legend: bool = True) -> alt.Color:
         title="Model",
         legend=shown if legend and len(models) > 1 else None,
     )
+
+
+def _noise_layers(floors: pd.DataFrame, color: alt.Color) -> list[alt.Chart]:
+    """Per model, a faint band from 0 to its noise floor and a dashed edge."""
+    if floors.empty:
+        return []
+    tooltip = [
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("noise_floor:Q", title="Re-asking noise", format=".3f"),
+    ]
+    base = alt.Chart(floors).encode(color=color, tooltip=tooltip)
+    band = base.mark_rect(opacity=0.12).encode(x=alt.datum(0), x2="noise_floor:Q")
+    edge = base.mark_rule(strokeDash=[6, 4], strokeWidth=2).encode(x="noise_floor:Q")
+    return [band, edge]
+
+
+def _verdict(significant: bool | None) -> str:
+    if significant is None:
+        return "not tested (needs more samples)"
+    return "yes" if significant else "no: re-asking moves it as much"
 
 
 def _with_baseline_position(frame: pd.DataFrame) -> pd.DataFrame:

@@ -224,3 +224,67 @@ def _clear_errors() -> Iterator[None]:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder to write (must be new or empty).",
+)
+@click.option("--force", is_flag=True, help="Replace a non-empty run folder.")
+@click.option("--concurrency", default=64, show_default=True, type=int)
+@click.option(
+    "--timeout", default=120.0, show_default=True, type=float, help="Seconds per call."
+)
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-cache", is_flag=True, help="Ask every model afresh.")
+def sweep(
+    plan_file: Path,
+    run_dir: Path,
+    force: bool,
+    concurrency: int,
+    timeout: float,
+    cache_dir: Path | None,
+    no_cache: bool,
+) -> None:
+    """Run the sweep PLAN_FILE describes into a run folder, then summarise it."""
+    from .fanout import FanOutLimits
+    from .research import PlanOptions, format_report, run_plan
+    from .sweep import build_requests
+    from .sweep_plan import load_plan
+
+    with _clear_errors():
+        resolved = load_plan(plan_file)
+        limits = FanOutLimits(
+            concurrency=concurrency,
+            per_model_concurrency=concurrency,
+            timeout_s=timeout,
+        )
+        options = PlanOptions(
+            cache_dir=cache_dir, use_cache=not no_cache, limits=limits, force=force
+        )
+        total = sum(len(build_requests(spec)) for _, spec in resolved.specs())
+        with _progress(total) as on_completion:
+            saved = run_plan(resolved, run_dir, options, on_completion=on_completion)
+
+    click.echo(format_report(saved))
+    click.echo(f"Wrote run folder {run_dir}", err=True)
+    failures = saved.manifest["counts"]["failures"]
+    if failures and failures == saved.manifest["counts"]["answers"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--top", default=5, show_default=True, type=int, help="Variants shown.")
+def report(run_dir: Path, top: int) -> None:
+    """Summarise a saved run folder (or a zip of one) without calling models."""
+    from .research import format_report
+    from .run_store import load_run
+
+    with _clear_errors():
+        click.echo(format_report(load_run(run_dir), top=top))

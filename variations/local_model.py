@@ -239,13 +239,19 @@ class LocalChatModel:
 
     def generate_batch(self, requests: Sequence[LocalRequest]) -> list[LocalResult]:
         """Answer the requests together (MAX_BATCH_SIZE at a time), in order."""
-        prompts = [self._encode(request) for request in requests]
-        futures = [self._enqueue(prompt) for prompt in prompts]
+        futures = [self.submit(request) for request in requests]
         return [future.result() for future in futures]
 
     def submit(self, request: LocalRequest) -> concurrent.futures.Future[LocalResult]:
-        """Queue a request for the batching worker; the future gets its result."""
-        return self._enqueue(self._encode(request))
+        """Queue a request for the batching worker; the future gets its result.
+
+        Queuing is all a caller does: the worker tokenizes, so requests sent
+        together reach the queue within microseconds, even on a busy machine.
+        """
+        pending = _Pending(request)
+        self._ensure_worker()
+        self._pending.put(pending)
+        return pending.future
 
     async def agenerate(
         self,
@@ -288,12 +294,6 @@ class LocalChatModel:
                 f"{request.max_tokens} exceeds the context of {context} tokens",
             )
         return _Prompt(request, list(token_ids))
-
-    def _enqueue(self, prompt: _Prompt) -> concurrent.futures.Future[LocalResult]:
-        pending = _Pending(prompt)
-        self._ensure_worker()
-        self._pending.put(pending)
-        return pending.future
 
     def _decode(self, prompts: Sequence[_Prompt]) -> list[LocalResult]:
         started = time.perf_counter()
@@ -353,15 +353,27 @@ class LocalChatModel:
         return batch
 
     def _serve_batch(self, batch: Sequence[_Pending]) -> None:
+        encoded = [(pending, self._encode_or_fail(pending)) for pending in batch]
+        ready = [(pending, prompt) for pending, prompt in encoded if prompt is not None]
+        if not ready:
+            return
         try:
-            results = self._decode([pending.prompt for pending in batch])
+            results = self._decode([prompt for _, prompt in ready])
         except Exception as exc:  # a failed batch fails its callers, not the worker
-            logger.exception("%s: batch of %d failed", MODEL_NAME, len(batch))
-            for pending in batch:
+            logger.exception("%s: batch of %d failed", MODEL_NAME, len(ready))
+            for pending, _ in ready:
                 pending.future.set_exception(exc)
             return
-        for pending, result in zip(batch, results, strict=True):
+        for (pending, _), result in zip(ready, results, strict=True):
             pending.future.set_result(result)
+
+    def _encode_or_fail(self, pending: _Pending) -> _Prompt | None:
+        """The request's tokens; a request that cannot run fails alone."""
+        try:
+            return self._encode(pending.request)
+        except ModelCallError as exc:
+            pending.future.set_exception(exc)
+            return None
 
 
 @dataclass(frozen=True)
@@ -372,7 +384,7 @@ class _Prompt:
 
 @dataclass
 class _Pending:
-    prompt: _Prompt
+    request: LocalRequest
     future: concurrent.futures.Future[LocalResult] = field(
         default_factory=concurrent.futures.Future
     )

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import charts
+from .significance import analyse_sweep
+from .stats import ModelAnalysis
 from .summary import Headline, headline
 from .sweep import SweepResult
 
@@ -26,7 +28,8 @@ class SweepReport:
     `heatmaps` has one chart per model; `maps` one for all models (key
     ALL_MODELS) and, when there are several, one per model. A chart is left
     out when there is nothing to draw: no variant could be compared, or a
-    model (or the whole sweep) has fewer than two answers.
+    model (or the whole sweep) has fewer than two answers. `analyses` holds
+    each model's significance tests (empty with one sample per cell).
     """
 
     result: SweepResult
@@ -34,22 +37,26 @@ class SweepReport:
     divergence: VegaLiteSpec | None
     heatmaps: dict[str, VegaLiteSpec] = field(default_factory=dict)
     maps: dict[str, VegaLiteSpec] = field(default_factory=dict)
+    analyses: dict[str, ModelAnalysis] = field(default_factory=dict)
 
 
 def build_report(result: SweepResult) -> SweepReport:
     """Compute the headline and every chart of a finished sweep."""
     answers = Counter(c.request.model for c in result.completions if c.ok)
     has_shifts = not charts.shift_frame(result).empty
+    analyses = analyse_sweep(result)
+    divergence = charts.divergence_chart(result, analyses) if has_shifts else None
     return SweepReport(
         result=result,
-        headline=headline(result),
-        divergence=charts.divergence_chart(result).to_dict() if has_shifts else None,
+        headline=headline(result, analyses if result.spec.samples > 1 else None),
+        divergence=divergence.to_dict() if divergence is not None else None,
         heatmaps={
             model: charts.heatmap_chart(result, model).to_dict()
             for model in result.spec.models
             if answers[model] > 1
         },
         maps=_maps(result, answers),
+        analyses=analyses,
     )
 
 

@@ -8,10 +8,13 @@ answer usually sit below 0.1 and answers on different subjects above 0.5.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .metrics import Shift
 from .records import BASELINE_ID
+from .significance import can_decide, significant_rows
+from .stats import ModelAnalysis
 from .sweep import SweepResult
 
 # (upper bound, words): the first band whose bound exceeds the shift.
@@ -26,6 +29,10 @@ _NO_NOISE = 1e-6
 SAMPLES_NOTE = (
     "With 2 or more samples (Advanced settings) each shift is compared with "
     "how much an answer moves when the same prompt is simply asked again."
+)
+FEW_SAMPLES_NOTE = (
+    "With {samples} samples per version no shift can be told apart from chance "
+    "with confidence; 4 or more samples allow a significance test."
 )
 
 
@@ -55,8 +62,15 @@ def variant_labels(result: SweepResult) -> dict[str, str]:
     return {BASELINE_ID: "Original", **labels}
 
 
-def headline(result: SweepResult) -> Headline:
-    """Which variant moved which model's answer most, and against what noise."""
+def headline(
+    result: SweepResult, analyses: Mapping[str, ModelAnalysis] | None = None
+) -> Headline:
+    """Which variant moved which model's answer most, and against what noise.
+
+    With `analyses` (variations.significance) and enough samples to decide,
+    only shifts that stand clear of the noise are named; when none does, the
+    headline says so plainly.
+    """
     if not any(completion.ok for completion in result.completions):
         return Headline(
             "No model answered, so nothing could be compared: see the errors below."
@@ -67,6 +81,13 @@ def headline(result: SweepResult) -> Headline:
             "The original prompt got no answer from any model, so no variant's "
             "shift could be measured: see the errors below."
         )
+
+    decisive = analyses is not None and can_decide(result.spec.samples)
+    if decisive and analyses is not None:
+        clear = _largest_significant(result.shifts, analyses)
+        if clear is None:
+            return _no_signal(result, top)
+        top = clear
 
     label = variant_labels(result).get(top.variant_id, top.variant_id)
     opening = (
@@ -85,7 +106,52 @@ def headline(result: SweepResult) -> Headline:
     if result.spec.samples < 2 or floor is None:
         return unmeasured
     clause = _noise_clause(top.shift, floor)
-    return replace(unmeasured, text=opening + clause, note=None, noise_floor=floor)
+    note = None
+    if decisive and analyses is not None:
+        note = _clear_note(analyses)
+    elif analyses is not None:
+        note = FEW_SAMPLES_NOTE.format(samples=result.spec.samples)
+    return replace(unmeasured, text=opening + clause, note=note, noise_floor=floor)
+
+
+def _no_signal(result: SweepResult, top: Shift) -> Headline:
+    models = [model for model in result.spec.models if model in result.noise_floors]
+    owners = " or ".join(f"{model}'s" for model in models) or f"{top.model}'s"
+    label = variant_labels(result).get(top.variant_id, top.variant_id)
+    floor = result.noise_floors.get(top.model)
+    against = f", against {floor:.2f} from re-asking" if floor is not None else ""
+    return Headline(
+        f"None of the variants moved {owners} answer more than re-asking the "
+        "same prompt does.",
+        note=f"The largest shift was the “{label}” version's on {top.model}: "
+        f"{top.shift:.2f}{against}.",
+        model=top.model,
+        variant_id=top.variant_id,
+        shift=top.shift,
+        noise_floor=floor,
+    )
+
+
+def _largest_significant(
+    shifts: list[Shift], analyses: Mapping[str, ModelAnalysis]
+) -> Shift | None:
+    clear = {(model, row.variant) for model, row in significant_rows(analyses)}
+    return _largest_shift(
+        [shift for shift in shifts if (shift.model, shift.variant_id) in clear]
+    )
+
+
+def _clear_note(analyses: Mapping[str, ModelAnalysis]) -> str:
+    tested = sum(
+        row.p_value is not None
+        for analysis in analyses.values()
+        for row in analysis.variants
+    )
+    clear = len(significant_rows(analyses))
+    return (
+        f"{clear} of {tested} shifts stand clear of the noise in a permutation "
+        "test (p < 0.05, corrected for testing many variants at once)."
+    )
 
 
 def _noise_clause(shift: float, floor: float) -> str:

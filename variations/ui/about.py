@@ -24,7 +24,9 @@ _READING = """
 - **The noise floor** is how far a model's answer moves when the very same
   prompt is simply asked again. Models sample their words with some chance, so
   a shift only means something when it stands clear of this. Ask for 2 or more
-  samples per variant (under *Advanced settings*) to measure it.
+  samples per variant (under *Advanced settings*) to measure it. It is drawn
+  as a shaded band; with 4 or more samples, bars that stand clear of it in a
+  permutation test are outlined.
 - **The heatmap** compares every answer of one model with every other.
 - **The map** places all answers so that similar ones sit close together.
 """
@@ -44,7 +46,10 @@ _METHOD = f"""
    similarity of their vectors. A variant's shift is the mean divergence over
    every pair of (variant answer, original answer) samples.
 5. **Noise floor.** The mean divergence between repeated samples of the same
-   prompt, pooled over all of a model's cells.
+   prompt, pooled over all of a model's cells. A variant's shift counts as
+   real when a permutation test (samples shuffled between the variant and the
+   original, fixed seed) gives p < 0.05 after a Benjamini-Hochberg correction
+   for testing every variant at once.
 6. **Map.** The first two principal components of all answer vectors.
 
 Limits: the embedding model reads meaning, not truth. Two answers can be close

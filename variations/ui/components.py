@@ -47,9 +47,15 @@ def divergence_section(report: SweepReport) -> None:
         "answer to your prompt as typed. Longer bars: the wording mattered more. "
         "Hover a bar to read the exact prompt that was sent."
         + (
-            " Dashed lines: how far an answer moves when the very same prompt is "
-            "simply asked again (the noise floor)."
+            " Shaded band up to the dashed line: how far an answer moves when the "
+            "very same prompt is simply asked again (the noise floor)."
             if result.noise_floors
+            else ""
+        )
+        + (
+            " Outlined bars stand clear of that noise in a permutation test "
+            "(p < 0.05, corrected for testing many variants at once)."
+            if _any_significant(report)
             else ""
         )
     )
@@ -179,6 +185,14 @@ def share_box(form: SweepForm, query: dict[str, str] | None) -> None:
         "The link holds your prompt, variants, models and settings, nothing else. "
         "Whoever opens it sees the results at once while they stay in this "
         "server's cache."
+    )
+
+
+def _any_significant(report: SweepReport) -> bool:
+    return any(
+        row.significant
+        for analysis in report.analyses.values()
+        for row in analysis.variants
     )
 
 

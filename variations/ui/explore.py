@@ -36,7 +36,7 @@ from variations.sharing import (
     sweep_spec,
 )
 from variations.sweep import SweepSpec, build_requests, score_sweep, stream_sweep
-from variations.ui import resources
+from variations.ui import resources, variant_sets_page
 from variations.variants import Variant, VariantLibrary, load_library, render_all
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ _REDRAW_S = 0.2
 
 def show() -> None:
     settings = _settings_or_stop()
-    library = load_library()
+    library = _library()
     _restore_share_link(settings, library)
     _set_defaults(settings)
 
@@ -175,6 +175,7 @@ def _advanced(running: bool) -> None:
 def _variant_picker(library: VariantLibrary, running: bool) -> None:
     chosen = sum(bool(st.session_state.get(variant_key(v))) for v in library.variants)
     st.markdown(f"**Variants** · {chosen} of {len(library.variants)} selected")
+    _active_set_note(running)
     for category in library.categories:
         variants = library.in_category(category.id)
         selected = sum(bool(st.session_state.get(variant_key(v))) for v in variants)
@@ -190,6 +191,24 @@ def _variant_picker(library: VariantLibrary, running: bool) -> None:
                     disabled=running,
                     persist_state="session",
                 )
+
+
+def _active_set_note(running: bool) -> None:
+    active = st.session_state.get(variant_sets_page.ACTIVE_SET)
+    if not active:
+        return
+    note, stop = st.columns([3, 1], vertical_alignment="center")
+    note.caption(
+        f"Using the variant set “{escape_markdown(active[0])}”: its own variants "
+        "are under *Custom*."
+    )
+    stop.button(
+        "Stop using",
+        key="stop_variant_set",
+        on_click=_stop_using_set,
+        disabled=running,
+        type="tertiary",
+    )
 
 
 def _category_buttons(
@@ -493,6 +512,21 @@ def _set_defaults(settings: ServerSettings) -> None:
         st.session_state["defaults_set"] = True
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
+
+
+def _library() -> VariantLibrary:
+    """The built-in variants, plus those of the variant set in use, if any."""
+    library = load_library()
+    try:
+        return variant_sets_page.active_library(library)[0]
+    except VariationsError as exc:
+        st.session_state.pop(variant_sets_page.ACTIVE_SET, None)
+        st.warning(f"The variant set in use could not be read: {exc}")
+        return library
+
+
+def _stop_using_set() -> None:
+    st.session_state.pop(variant_sets_page.ACTIVE_SET, None)
 
 
 def _chosen_variants(library: VariantLibrary) -> list[Variant]:

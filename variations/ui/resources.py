@@ -19,6 +19,7 @@ from variations.cache import CompletionCache, default_cache_dir
 from variations.embeddings import Embedder
 from variations.records import ChatRequest, CompletionFn, Reply
 from variations.settings import ServerSettings, load_settings
+from variations.variant_sets import VariantSetStore, variant_sets_dir
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,11 @@ logger = logging.getLogger(__name__)
 def get_settings() -> ServerSettings:
     """This server's models and limits (read from the environment: cheap)."""
     return load_settings()
+
+
+def get_variant_sets() -> VariantSetStore:
+    """The variant sets saved on this server (a folder of the cache directory)."""
+    return VariantSetStore(variant_sets_dir(default_cache_dir()))
 
 
 @st.cache_resource(show_spinner=False)

@@ -1,0 +1,286 @@
+"""Running a sweep plan into a run folder, and the summary of a saved run.
+
+`run_plan` sends every prompt x variant x model x sample of a plan in one
+fan-out, embeds the answers, measures them (`run_analysis`) and writes the
+folder (`run_store`). `format_report` reads only a loaded run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cache import CompletionCache, default_cache_dir
+from .embeddings import EMBEDDING_DIM, Embedder, Vectors
+from .fanout import FanOutLimits, fan_out, pending_requests
+from .records import ChatRequest, Completion, CompletionFn
+from .run_analysis import AnalysisSettings, RunMetrics, analyse_run
+from .run_store import (
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    Run,
+    check_run_dir,
+    load_run,
+    package_versions,
+    write_run,
+)
+from .sweep import SweepSpec, build_requests, score_sweep
+from .sweep_plan import POOLED_PROMPT_ID, ResolvedPlan
+
+TOP_VARIANTS = 5
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """How to run a plan: where the caches live and how hard to push."""
+
+    cache_dir: Path | None = None
+    use_cache: bool = True
+    limits: FanOutLimits = field(default_factory=FanOutLimits)
+    force: bool = False
+
+
+def run_plan(
+    resolved: ResolvedPlan,
+    run_dir: Path,
+    options: PlanOptions | None = None,
+    *,
+    complete: CompletionFn | None = None,
+    embedder: Embedder | None = None,
+    on_completion: Callable[[Completion], None] | None = None,
+) -> Run:
+    """Send the plan, measure the answers, write RUN_DIR; return it loaded.
+
+    Everything is checked before the first call, so bad input writes nothing.
+    """
+    options = options or PlanOptions()
+    check_run_dir(run_dir, force=options.force)
+    specs = resolved.specs()
+    requests = [request for _, spec in specs for request in build_requests(spec)]
+    cache_dir = options.cache_dir or default_cache_dir()
+    cache = CompletionCache(cache_dir) if options.use_cache else None
+    embedder = embedder or Embedder(cache_dir, use_cache=options.use_cache)
+    started = _now()
+
+    try:
+        if complete is None:
+            complete = _production_completion(specs, requests, cache, embedder)
+        elif pending_requests(requests, cache):
+            embedder.preload()
+        fanned = _collect(requests, complete, cache, options.limits, on_completion)
+        completions = asyncio.run(fanned)
+        rows, vectors = _score(specs, completions, embedder)
+    finally:
+        embedder.close()
+        if cache is not None:
+            cache.close()
+
+    metrics = analyse_run(rows, vectors, _settings(resolved))
+    manifest = _manifest(resolved, completions, embedder, started)
+    write_run(
+        run_dir,
+        manifest=manifest,
+        rows=rows,
+        vectors=vectors,
+        metrics=metrics,
+        force=options.force,
+    )
+    return load_run(run_dir)
+
+
+def metrics_of(run: Run) -> RunMetrics:
+    """Recompute a run's tables from its saved answers and embeddings."""
+    analysis = run.manifest.get("analysis", {})
+    settings = AnalysisSettings(**analysis)
+    return analyse_run(run.completions, run.embeddings, settings)
+
+
+def format_report(run: Run, *, top: int = TOP_VARIANTS) -> str:
+    """The run's summary as plain text: models, top shifts, variant ranking."""
+    plan = run.manifest.get("plan", {})
+    counts = run.manifest.get("counts", {})
+    lines = [
+        f"Run {plan.get('name', '?')}: {len(plan.get('prompts', []))} prompts,"
+        f" {len(plan.get('variant_ids', []))} variants,"
+        f" {len(plan.get('models', []))} models, {plan.get('samples', '?')} samples",
+        f"{counts.get('answers', 0)} answers: {counts.get('calls', 0)} calls,"
+        f" {counts.get('cache_hits', 0)} cache hits,"
+        f" {counts.get('failures', 0)} failures",
+    ]
+    for model_row in run.models:
+        if model_row["prompt_id"] == POOLED_PROMPT_ID:
+            lines += ["", *_model_section(run, model_row, top)]
+    lines += ["", *_ranking_section(run.variants)]
+    return "\n".join(lines)
+
+
+async def _collect(
+    requests: Sequence[ChatRequest],
+    complete: CompletionFn,
+    cache: CompletionCache | None,
+    limits: FanOutLimits,
+    on_completion: Callable[[Completion], None] | None,
+) -> list[Completion]:
+    from .providers import release_clients
+
+    completions = []
+    try:
+        async for completion in fan_out(requests, complete, cache=cache, limits=limits):
+            completions.append(completion)
+            if on_completion is not None:
+                on_completion(completion)
+    finally:
+        await release_clients()
+    return completions
+
+
+def _production_completion(
+    specs: Sequence[tuple[str, SweepSpec]],
+    requests: Sequence[ChatRequest],
+    cache: CompletionCache | None,
+    embedder: Embedder,
+) -> CompletionFn:
+    """litellm, after checking every model that still has to be called."""
+    from .providers import check_models, complete_with_litellm
+
+    pending = pending_requests(list(requests), cache)
+    if pending:
+        # Load the embedder in another process while litellm imports.
+        embedder.preload(in_subprocess=True)
+    by_base: dict[str | None, set[str]] = {}
+    for request in pending:
+        by_base.setdefault(request.params.api_base, set()).add(request.model)
+    for api_base, models in by_base.items():
+        check_models(sorted(models), api_base=api_base)
+    return complete_with_litellm
+
+
+def _score(
+    specs: Sequence[tuple[str, SweepSpec]],
+    completions: Sequence[Completion],
+    embedder: Embedder,
+) -> tuple[list[dict[str, Any]], Vectors]:
+    """Rows and vectors in plan order: prompt, model, then variant and sample."""
+    owner = {
+        request: index
+        for index, (_, spec) in enumerate(specs)
+        for request in build_requests(spec)
+    }
+    grouped: list[list[Completion]] = [[] for _ in specs]
+    for completion in completions:
+        grouped[owner[completion.request]].append(completion)
+
+    rows: list[dict[str, Any]] = []
+    blocks = [np.zeros((0, EMBEDDING_DIM), dtype=np.float32)]
+    for (prompt_id, spec), own in zip(specs, grouped, strict=True):
+        result = score_sweep(spec, own, embedder)
+        for row in result.rows():
+            rows.append({"row": len(rows), "prompt_id": prompt_id, **row})
+        blocks.append(result.vectors)
+    return rows, np.concatenate(blocks)
+
+
+def _settings(resolved: ResolvedPlan) -> AnalysisSettings:
+    plan = resolved.plan
+    return AnalysisSettings(
+        permutations=plan.permutations,
+        bootstraps=plan.bootstraps,
+        seed=plan.seed,
+        alpha=plan.alpha,
+    )
+
+
+def _manifest(
+    resolved: ResolvedPlan,
+    completions: Sequence[Completion],
+    embedder: Embedder,
+    started: str,
+) -> dict[str, Any]:
+    hits = sum(completion.cache_hit for completion in completions)
+    settings = _settings(resolved)
+    return {
+        "format": RUN_FORMAT,
+        "format_version": RUN_FORMAT_VERSION,
+        "plan": resolved.as_data(),
+        "plan_file": str(resolved.source) if resolved.source else None,
+        "models": [model.model_dump(mode="json") for model in resolved.plan.models],
+        "embedding_model": embedder.model_name,
+        "versions": package_versions(),
+        "started": started,
+        "ended": _now(),
+        "counts": {
+            "answers": len(completions),
+            "calls": len(completions) - hits,
+            "cache_hits": hits,
+            "failures": sum(not completion.ok for completion in completions),
+        },
+        "analysis": {
+            "permutations": settings.permutations,
+            "bootstraps": settings.bootstraps,
+            "seed": settings.seed,
+            "alpha": settings.alpha,
+        },
+    }
+
+
+def _model_section(run: Run, model_row: dict[str, Any], top: int) -> list[str]:
+    model = model_row["model"]
+    pooled = [
+        row
+        for row in run.metrics
+        if row["model"] == model and row["prompt_id"] == POOLED_PROMPT_ID
+    ]
+    strongest = sorted(pooled, key=lambda row: -_sortable(row["shift"]))[:top]
+    lines = [
+        f"{model}",
+        f"  noise floor {_number(model_row['noise_floor'])}"
+        f"   PERMANOVA R² {_number(model_row['permanova_r2'])}"
+        f" p {_number(model_row['permanova_p'])}"
+        f"   sensitivity {_number(model_row['sensitivity'])}"
+        f" [{_number(model_row['sensitivity_low'])},"
+        f" {_number(model_row['sensitivity_high'])}]",
+        f"  {'variant':<20} {'shift':>7} {'ratio':>7} {'p':>7} {'q':>7}",
+    ]
+    for row in strongest:
+        mark = " *" if row["significant"] else ""
+        lines.append(
+            f"  {row['variant']:<20} {_number(row['shift']):>7}"
+            f" {_number(row['ratio'], 2):>7} {_number(row['p_value']):>7}"
+            f" {_number(row['adjusted_p_value']):>7}{mark}"
+        )
+    return lines
+
+
+def _ranking_section(variants: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [
+        "Variants ranked by how often they shift answers beyond the noise",
+        f"  {'#':>3} {'variant':<20} {'beyond noise':>12} {'mean ratio':>10}",
+    ]
+    for row in variants:
+        share = f"{row['significant_cells']}/{row['cells']}"
+        lines.append(
+            f"  {row['rank']:>3} {row['variant']:<20} {share:>12}"
+            f" {_number(row['mean_ratio'], 2):>10}"
+        )
+    return lines
+
+
+def _number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def _sortable(value: Any) -> float:
+    return -math.inf if value is None else float(value)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
