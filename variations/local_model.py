@@ -454,7 +454,10 @@ def _move_into_place(staging: Path, folder: Path) -> None:
 
 def _load_folder(folder: Path) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    # Its per-tensor progress bar would land in the CLI's output and logs.
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     return tokenizer, model  # from_pretrained leaves the model in eval mode
