@@ -4,7 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from variations.errors import BadPromptError, UnknownVariantError, VariantFileError
+from variations.errors import (
+    BadPromptError,
+    ConfigurationError,
+    UnknownVariantError,
+    VariantFileError,
+)
 from variations.records import BASELINE_ID
 from variations.variants import (
     BASELINE,
@@ -57,7 +62,7 @@ def test_builtin_library_is_rich_and_well_formed() -> None:
 
 def test_every_builtin_variant_renders_the_prompt() -> None:
     prompt = "Is it safe to swim after eating?"
-    for variant in load_library().variants:
+    for variant in load_library().select("all"):
         text = variant.render(prompt)
         assert text.strip(), variant.id
         if variant.transform is None:
@@ -75,7 +80,7 @@ def test_every_builtin_variant_renders_the_prompt() -> None:
 )
 def test_user_prompts_are_inserted_literally(prompt: str) -> None:
     library = load_library()
-    for variant in library.variants:
+    for variant in library.select("all"):
         if variant.transform is None:
             head, _, tail = variant.template.partition("{prompt}")
             assert variant.render(prompt) == head + prompt + tail
@@ -123,7 +128,8 @@ def test_select_by_all_or_category(selector: str, expected: str | None) -> None:
     library = load_library()
     chosen = library.select(selector)
     if expected is None:
-        assert chosen == library.variants
+        assert chosen == tuple(v for v in library.variants if not v.is_rewrite)
+        assert len(chosen) >= 24
     else:
         assert chosen and {v.category for v in chosen} == {expected}
 
@@ -179,6 +185,18 @@ def test_unknown_category_names_the_known_ones() -> None:
         (
             "  - id: Bad-Id\n    label: L\n    description: d\n    template: '{prompt}'\n    intent: keep\n",
             "variant 'Bad-Id': id: Value error, id 'Bad-Id' must be lowercase",
+        ),
+        (
+            "  - id: both\n    label: L\n    description: d\n    template: '{prompt}'\n"
+            "    instruction: Say it angrily.\n    intent: keep\n",
+            "variant 'both': (top level): Value error, a variant with an instruction "
+            "is written by a model: drop its template and transform",
+        ),
+        (
+            "  - id: blank\n    label: L\n    description: d\n    instruction: ' '\n"
+            "    intent: keep\n",
+            "variant 'blank': (top level): Value error, instruction must be a "
+            "non-empty text",
         ),
     ],
 )
@@ -243,3 +261,19 @@ def test_bad_prompts(prompt: str, message: str) -> None:
     with pytest.raises(BadPromptError, match=message):
         check_prompt(prompt)
     assert check_prompt("a" * 8000)
+
+
+def test_a_model_written_variant_has_no_text_until_written() -> None:
+    library = load_library()
+    angry = library.get("angry_customer")
+
+    assert angry.is_rewrite and angry.category == "rewrite"
+    assert angry not in library.select("all")
+    assert library.select("rewrite")
+    with pytest.raises(ConfigurationError, match="'angry_customer' is written by a"):
+        angry.render("Why?")
+    assert render_all("Why?", [angry]) == [(BASELINE, "Why?")]
+    assert render_all("Why?", [angry], written={"angry_customer": "WHY?!"}) == [
+        (BASELINE, "Why?"),
+        (angry, "WHY?!"),
+    ]

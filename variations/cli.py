@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +15,7 @@ import click
 
 from .errors import VariationsError
 from .records import BASELINE_ID, Completion, GenerationParams
+from .rewrites import Rewrite
 from .variants import load_library
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -82,7 +83,7 @@ def variants(category: str | None) -> None:
     "selector",
     default="all",
     show_default=True,
-    help="all, a category, or comma-separated variant ids.",
+    help="all, a category, comma-separated variant ids, or a variant-set .yaml.",
 )
 @click.option("--samples", "-n", default=1, show_default=True, type=int)
 @click.option("--temperature", "-t", default=0.7, show_default=True, type=float)
@@ -100,6 +101,19 @@ def variants(category: str | None) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write every completion to .csv, .jsonl or .parquet.",
 )
+@click.option(
+    "--rewrite-model",
+    default=DEFAULT_MODEL,
+    show_default=True,
+    help="The model that writes model-written variants.",
+)
+@click.option(
+    "--meaning-threshold",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Flag a rewrite meant to keep the intent below this similarity.",
+)
 def run(
     prompt: str,
     models: tuple[str, ...],
@@ -114,6 +128,8 @@ def run(
     cache_dir: Path | None,
     no_cache: bool,
     out: Path | None,
+    rewrite_model: str,
+    meaning_threshold: float,
 ) -> None:
     """Run PROMPT and its variants through the models and show the divergence."""
     from .runner import SweepOptions, execute_sweep, prepare_sweep
@@ -135,10 +151,14 @@ def run(
             cache_dir=cache_dir,
             use_cache=not no_cache,
             out=out,
+            rewrite_model=rewrite_model,
+            threshold=meaning_threshold,
         )
         prepared = prepare_sweep(options)
         with _progress(prepared.request_count) as on_completion:
-            result = execute_sweep(prepared, on_completion=on_completion)
+            result = execute_sweep(
+                prepared, on_completion=on_completion, on_rewrites=_show_rewrites
+            )
 
     click.echo(format_table(result))
     failed = len(result.failures)
@@ -156,12 +176,31 @@ def run(
         sys.exit(1)
 
 
+def _show_rewrites(rewrites: Sequence[Rewrite]) -> None:
+    """Print each model-written variant on stderr before it is sent."""
+    click.echo(f"\nModel-written variants ({rewrites[0].model}):", err=True)
+    for rewrite in rewrites:
+        if not rewrite.ok:
+            click.echo(
+                f"  {rewrite.variant_id}: not written, left out: {rewrite.error}",
+                err=True,
+            )
+            continue
+        flag = "  DRIFTED from the prompt's meaning" if rewrite.drifted else ""
+        click.echo(
+            f"  {rewrite.variant_id} (meaning kept {rewrite.similarity:.2f}){flag}:\n"
+            f"    {rewrite.text}",
+            err=True,
+        )
+
+
 def format_table(result: Any) -> str:
     """Divergence from the baseline, one row per variant, one column per model."""
     models = list(result.spec.models)
     shifts = {(s.model, s.variant_id): s for s in result.shifts}
     variant_ids = list(dict.fromkeys(s.variant_id for s in result.shifts))
-    width = max(len(v) for v in [*variant_ids, "noise floor", "variant"])
+    names = {v: f"{v} (drifted)" if v in result.drifted else v for v in variant_ids}
+    width = max(len(v) for v in [*names.values(), "noise floor", "variant"])
     columns = [max(len(model), 8) for model in models]
     lines = [
         "  ".join(
@@ -174,7 +213,7 @@ def format_table(result: Any) -> str:
             f"{_cell(shifts.get((model, variant_id))):>{w}}"
             for model, w in zip(models, columns, strict=True)
         ]
-        lines.append("  ".join([f"{variant_id:<{width}}", *cells]))
+        lines.append("  ".join([f"{names[variant_id]:<{width}}", *cells]))
     if result.noise_floors:
         cells = [
             f"{_number(result.noise_floors.get(model)):>{w}}"

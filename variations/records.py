@@ -47,10 +47,12 @@ class ChatRequest:
     prompt: str
     sample: int = 0
     params: GenerationParams = field(default_factory=GenerationParams)
+    system: str | None = None
 
     @property
     def messages(self) -> tuple[Message, ...]:
-        return (Message("user", self.prompt),)
+        user = Message("user", self.prompt)
+        return (Message("system", self.system), user) if self.system else (user,)
 
     @property
     def sample_seed(self) -> int | None:

@@ -22,6 +22,7 @@ from .errors import ConfigurationError
 from .fanout import FanOutLimits, fan_out, pending_requests
 from .metrics import Shift, answer_divergences, noise_floors, variant_shifts
 from .records import ChatRequest, Completion, CompletionFn, GenerationParams
+from .rewrites import Rewrite, written_texts
 from .variants import Variant, check_prompt, render_all
 
 logger = logging.getLogger(__name__)
@@ -31,13 +32,18 @@ MAX_SAMPLES = 50
 
 @dataclass(frozen=True)
 class SweepSpec:
-    """What to send: one prompt, its variants, the models, samples per cell."""
+    """What to send: one prompt, its variants, the models, samples per cell.
+
+    `rewrites` holds the written texts of the model-written variants; one
+    whose rewrite failed (or is missing) is left out of the requests.
+    """
 
     prompt: str
     variants: tuple[Variant, ...]
     models: tuple[str, ...]
     samples: int = 1
     params: GenerationParams = field(default_factory=GenerationParams)
+    rewrites: tuple[Rewrite, ...] = ()
 
     def __post_init__(self) -> None:
         check_prompt(self.prompt)
@@ -68,10 +74,15 @@ def build_requests(spec: SweepSpec) -> list[ChatRequest]:
             sample=sample,
             params=spec.params,
         )
-        for variant, text in render_all(spec.prompt, spec.variants)
+        for variant, text in variant_texts(spec)
         for model in spec.models
         for sample in range(spec.samples)
     ]
+
+
+def variant_texts(spec: SweepSpec) -> list[tuple[Variant, str]]:
+    """Each variant the sweep sends with its text, baseline first."""
+    return render_all(spec.prompt, spec.variants, written=written_texts(spec.rewrites))
 
 
 def stream_sweep(
@@ -113,11 +124,22 @@ class SweepResult:
     def failures(self) -> list[Completion]:
         return [completion for completion in self.completions if not completion.ok]
 
+    @property
+    def drifted(self) -> set[str]:
+        """Ids of model-written variants that drifted from the prompt's meaning."""
+        return {rewrite.variant_id for rewrite in self.spec.rewrites if rewrite.drifted}
+
     def rows(self) -> list[dict[str, Any]]:
         """One flat record per completion, for tables and exports."""
         labels = {variant.id: variant for variant in self.spec.variants}
+        rewrites = {rewrite.variant_id: rewrite for rewrite in self.spec.rewrites}
         return [
-            _row(completion, divergence, labels.get(completion.request.variant_id))
+            {
+                **_row(
+                    completion, divergence, labels.get(completion.request.variant_id)
+                ),
+                **_rewrite_columns(rewrites.get(completion.request.variant_id)),
+            }
             for completion, divergence in zip(
                 self.completions, self.divergences, strict=True
             )
@@ -159,6 +181,17 @@ async def run_sweep(
         if on_completion is not None:
             on_completion(completion)
     return score_sweep(spec, completions, embedder)
+
+
+def _rewrite_columns(rewrite: Rewrite | None) -> dict[str, Any]:
+    """Who wrote a model-written variant and how well it kept the meaning."""
+    if rewrite is None:
+        return {"rewrite_model": None, "meaning_similarity": None, "drifted": False}
+    return {
+        "rewrite_model": rewrite.model,
+        "meaning_similarity": rewrite.similarity,
+        "drifted": rewrite.drifted,
+    }
 
 
 def _row(

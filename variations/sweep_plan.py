@@ -20,14 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigurationError
 from .records import GenerationParams
 from .sweep import MAX_SAMPLES, SweepSpec
-from .variant_sets import load_variant_set
+from .variant_sets import select_variants
 from .variants import Variant, check_prompt, load_library
 
 SCHEMA_VERSION = 1
 MAX_PLAN_BYTES = 1_000_000
 POOLED_PROMPT_ID = "all"
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_SET_SUFFIXES = (".yaml", ".yml")
 
 
 class ModelEntry(BaseModel):
@@ -210,10 +209,7 @@ def _spec(
 def _resolve_variants(selector: str | list[str], folder: Path) -> tuple[Variant, ...]:
     if isinstance(selector, list):
         return load_library().select(",".join(selector))
-    if selector.strip().lower().endswith(_SET_SUFFIXES):
-        path = folder / selector.strip()
-        return load_variant_set(_read_capped(path, what="variant set"))
-    return load_library().select(selector)
+    return select_variants(selector, folder=folder)
 
 
 def _read_capped(path: Path, *, what: str) -> str:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import VariantFileError
 from .records import BASELINE_ID
@@ -27,6 +34,8 @@ from .variants import (
     Transform,
     Variant,
     VariantLibrary,
+    check_template_or_instruction,
+    load_library,
 )
 
 SCHEMA_VERSION = 1
@@ -39,6 +48,7 @@ MAX_SAVED_SETS = 500
 CUSTOM_CATEGORY = "custom"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,59}")
 _HEADER = "# A variant set saved from the Prompt Variations explorer.\n"
+_SET_SUFFIXES = (".yaml", ".yml")
 
 
 def dump_variant_set(variants: Iterable[Variant]) -> str:
@@ -83,16 +93,21 @@ def make_variant(
     intent: str,
     category: str = CUSTOM_CATEGORY,
     transform: str | None = None,
+    instruction: str | None = None,
 ) -> Variant:
-    """One variant written by hand, checked as a set entry would be."""
+    """One variant written by hand, checked as a set entry would be.
+
+    With an `instruction`, a model writes the variant and `template` is unused.
+    """
     fields = {
         "id": id,
         "label": label,
         "description": description,
-        "template": template,
+        "template": None if instruction else template,
         "intent": intent,
         "category": category,
         "transform": transform,
+        "instruction": instruction,
     }
     try:
         entry = _Entry.model_validate(fields)
@@ -169,6 +184,32 @@ class VariantSetStore:
 
     def _path(self, name: str) -> Path:
         return self.folder / f"{check_set_name(name)}.yaml"
+
+
+def select_variants(
+    selector: str, *, folder: Path | None = None
+) -> tuple[Variant, ...]:
+    """Variants named by `all`, a category, ids, or a variant-set file.
+
+    A selector ending in .yaml or .yml is a variant set's path, relative to
+    `folder` (default: the working directory).
+    """
+    selector = selector.strip()
+    if not selector.lower().endswith(_SET_SUFFIXES):
+        return load_library().select(selector)
+    path = (folder or Path.cwd()) / selector
+    if not path.is_file():
+        raise VariantFileError(
+            f"No variant set at {str(path)!r}: give the path of a YAML file "
+            "saved from the Variant sets page, or all, a category or ids."
+        )
+    size = path.stat().st_size
+    if size > MAX_SET_BYTES:
+        raise VariantFileError(
+            f"Not a valid variant set: {path} is {size:,} bytes; variant sets "
+            f"are capped at {MAX_SET_BYTES:,} bytes."
+        )
+    return load_variant_set(path.read_bytes(), source=str(path))
 
 
 def variant_sets_dir(cache_dir: Path) -> Path:
@@ -296,8 +337,8 @@ def _check_unique_ids(spec: _VariantSet, node: yaml.Node | None, source: str) ->
         seen.add(entry.id)
 
 
-def _definition(variant: Variant) -> tuple[str, str, Transform | None]:
-    return (variant.template, variant.intent, variant.transform)
+def _definition(variant: Variant) -> tuple[str, str, Transform | None, str | None]:
+    return (variant.template, variant.intent, variant.transform, variant.instruction)
 
 
 def _in_category(variant: Variant, category: str) -> Variant:
@@ -308,8 +349,11 @@ def _in_category(variant: Variant, category: str) -> Variant:
 
 def _entry(variant: Variant) -> dict[str, Any]:
     entry = asdict(variant)
-    if entry["transform"] is None:
-        del entry["transform"]
+    for key in ("transform", "instruction"):
+        if entry[key] is None:
+            del entry[key]
+    if variant.is_rewrite:
+        del entry["template"]
     return entry
 
 
@@ -335,6 +379,12 @@ class _Entry(BaseModel):
     template: str = Field(max_length=MAX_TEMPLATE_CHARS)
     intent: Intent
     transform: Transform | None = None
+    instruction: str | None = Field(default=None, max_length=MAX_TEMPLATE_CHARS)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _template_or_instruction(cls, data: object) -> object:
+        return check_template_or_instruction(data)
 
     @field_validator("template")
     @classmethod

@@ -1,8 +1,9 @@
 """The variant library: loading prompts/*.yaml and rendering a prompt through it.
 
 A variant is a template with one `{prompt}` placeholder, optionally preceded by a
-transform of the prompt's text (typos, capitals). Files are validated at load
-time so a typo in a library fails with its file and variant named.
+transform of the prompt's text (typos, capitals), or an instruction to a model
+that rewrites the prompt (see `rewrites`). Files are validated at load time so
+a typo in a library fails with its file and variant named.
 """
 
 from __future__ import annotations
@@ -11,16 +12,27 @@ import hashlib
 import random
 import re
 import string
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from .errors import BadPromptError, UnknownVariantError, VariantFileError
+from .errors import (
+    BadPromptError,
+    ConfigurationError,
+    UnknownVariantError,
+    VariantFileError,
+)
 from .records import BASELINE_ID
 
 PLACEHOLDER = "{prompt}"
@@ -42,13 +54,26 @@ class Variant:
     template: str
     intent: Intent
     transform: Transform | None = None
+    instruction: str | None = None
+
+    @property
+    def is_rewrite(self) -> bool:
+        """Whether a model writes this variant's text (from `instruction`)."""
+        return self.instruction is not None
 
     def render(self, prompt: str) -> str:
         """The text sent to a model: the prompt, transformed, put in the template.
 
         The prompt is inserted literally: braces or template syntax of its own
         are left alone, because only the exact placeholder is replaced, once.
+        A model-written variant has no text of its own until its rewrite is
+        written: render it through `render_all` with the written texts.
         """
+        if self.is_rewrite:
+            raise ConfigurationError(
+                f"Variant {self.id!r} is written by a model: write its rewrite "
+                "first (variations.rewrites.write_rewrites)."
+            )
         text = _TRANSFORMS[self.transform](prompt) if self.transform else prompt
         head, _, tail = self.template.partition(PLACEHOLDER)
         return head + text + tail
@@ -106,10 +131,14 @@ class VariantLibrary:
         return tuple(v for v in self.variants if v.category == category)
 
     def select(self, selector: str) -> tuple[Variant, ...]:
-        """Variants named by `all`, a category id, or comma-separated ids."""
+        """Variants named by `all`, a category id, or comma-separated ids.
+
+        `all` leaves out the model-written variants: each costs a call to a
+        rewriting model first, so they are asked for by category or id.
+        """
         selector = selector.strip()
         if selector == "all":
-            return self.variants
+            return tuple(v for v in self.variants if not v.is_rewrite)
         if selector in {c.id for c in self.categories}:
             return self.in_category(selector)
         ids = [part.strip() for part in selector.split(",") if part.strip()]
@@ -191,6 +220,12 @@ class _VariantSpec(BaseModel):
     template: str
     intent: Intent
     transform: Transform | None = None
+    instruction: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _template_or_instruction(cls, data: object) -> object:
+        return check_template_or_instruction(data)
 
     @field_validator("id")
     @classmethod
@@ -219,6 +254,24 @@ class _CategoryFile(BaseModel):
     label: str
     description: str
     variants: list[_VariantSpec]
+
+
+def check_template_or_instruction(data: object) -> object:
+    """A variant has a template or an instruction to a rewriting model, not both.
+
+    A model-written variant gets the bare placeholder as its template; one with
+    neither is left for the field checks to report as missing its template.
+    """
+    if not isinstance(data, dict) or data.get("instruction") is None:
+        return data
+    if data.get("template") is not None or data.get("transform") is not None:
+        raise ValueError(
+            "a variant with an instruction is written by a model: drop its "
+            "template and transform"
+        )
+    if not isinstance(data["instruction"], str) or not data["instruction"].strip():
+        raise ValueError("instruction must be a non-empty text")
+    return {**data, "template": PLACEHOLDER}
 
 
 def _check_variant_entry(path: Path, index: int, raw: object) -> None:
@@ -276,11 +329,24 @@ _TRANSFORMS: dict[str, Callable[[str], str]] = {
 
 
 def render_all(
-    prompt: str, variants: Iterable[Variant], *, include_baseline: bool = True
+    prompt: str,
+    variants: Iterable[Variant],
+    *,
+    include_baseline: bool = True,
+    written: Mapping[str, str] | None = None,
 ) -> list[tuple[Variant, str]]:
-    """Each variant with the text it would send, baseline first."""
+    """Each variant with the text it would send, baseline first.
+
+    `written` holds the texts of model-written variants by variant id; one
+    whose text is not there is left out (its rewrite failed or is not written).
+    """
     check_prompt(prompt)
+    written = written or {}
     chosen: Sequence[Variant] = [v for v in variants if v.id != BASELINE_ID]
     if include_baseline:
         chosen = [BASELINE, *chosen]
-    return [(variant, variant.render(prompt)) for variant in chosen]
+    return [
+        (variant, written[variant.id] if variant.is_rewrite else variant.render(prompt))
+        for variant in chosen
+        if not variant.is_rewrite or variant.id in written
+    ]
