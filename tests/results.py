@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from variations.embeddings import Embedder
 from variations.records import ChatRequest, Completion
+from variations.rewrites import Rewrite
 from variations.sweep import SweepResult, SweepSpec, build_requests, score_sweep
 from variations.variants import Variant
 
@@ -22,7 +23,17 @@ ANSWERS = {
     "polite": "Coffee is fine in moderation for most healthy adults.",
     "hostile": "No. Stop asking and drink water instead, obviously.",
     "child": "Coffee is a grown up drink, kids should drink milk.",
+    "angry": "Zebras juggle violins quietly beneath purple glaciers tonight.",
 }
+ANGRY = Variant(
+    "angry",
+    "Angry",
+    "rewrite",
+    "A model rewrites it angrily.",
+    "{prompt}",
+    "keep",
+    instruction="Rewrite it angrily.",
+)
 
 
 def make_result(
@@ -32,10 +43,15 @@ def make_result(
     samples: int = 1,
     answer: Callable[[ChatRequest], str] | None = None,
     fail: Callable[[ChatRequest], str | None] | None = None,
+    rewrites: tuple[Rewrite, ...] = (),
 ) -> SweepResult:
     """A scored sweep; `answer` gives each cell's text, `fail` its error if any."""
     spec = SweepSpec(
-        prompt="Is coffee healthy?", variants=variants, models=models, samples=samples
+        prompt="Is coffee healthy?",
+        variants=variants,
+        models=models,
+        samples=samples,
+        rewrites=rewrites,
     )
     answer = answer or _default_answer
     completions = []

@@ -311,3 +311,71 @@ def read_rows(path: Path) -> list[dict]:  # type: ignore[type-arg]
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in path.read_text().splitlines()]
     return pq.read_table(path).to_pylist()
+
+
+def test_model_written_variants_are_shown_before_they_are_sent(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    def reply(body: dict) -> str:  # type: ignore[type-arg]
+        text = str(body["messages"][-1]["content"])
+        if text.startswith("Rewrite it as an angry customer"):
+            return "Rewritten text: WHY IS MY COFFEE COLD?!"
+        if text.startswith("Say the same thing"):
+            return "Bananas are yellow."
+        return f"Answer to {text}"
+
+    out = tmp_path / "r.csv"
+    with LoopbackServer(reply=reply) as writer:
+        result = cli.invoke(
+            main,
+            [
+                "run",
+                "Why is my coffee cold?",
+                "-m",
+                "openai/a",
+                "--api-base",
+                writer.url,
+                "--variants",
+                "angry_customer,paraphrase",
+                "--rewrite-model",
+                "openai/writer",
+                "--out",
+                str(out),
+            ],
+        )
+        rewrite_calls = [body for body in writer.received if body["model"] == "writer"]
+
+    assert result.exit_code == 0, result.output
+    assert len(rewrite_calls) == 2
+    assert rewrite_calls[0]["temperature"] == 0.0
+    assert "Model-written variants (openai/writer):" in result.stderr
+    assert "angry_customer (meaning kept " in result.stderr
+    assert "    WHY IS MY COFFEE COLD?!" in result.stderr
+    assert "DRIFTED from the prompt's meaning" in result.stderr  # the bananas
+    assert "paraphrase (drifted)" in result.stdout
+    rows = {row["variant"]: row for row in read_rows(out)}
+    assert rows["angry_customer"]["prompt"] == "WHY IS MY COFFEE COLD?!"
+    assert rows["angry_customer"]["rewrite_model"] == "openai/writer"
+    assert rows["paraphrase"]["drifted"] == "True"
+
+
+def test_variants_from_a_variant_set_file(
+    cli: CliRunner, server: LoopbackServer, tmp_path: Path
+) -> None:
+    (tmp_path / "mine.yaml").write_text(
+        "version: 1\nvariants:\n  - id: pirate\n    label: Pirate\n"
+        "    description: Arr.\n    template: 'Arr! {prompt}'\n    intent: keep\n"
+    )
+    out = tmp_path / "r.jsonl"
+
+    result = cli.invoke(
+        main,
+        ["run", "Hello?", "-m", "openai/a", "--api-base", server.url]
+        + ["--variants", str(tmp_path / "mine.yaml"), "--out", str(out)],
+    )
+    missing = cli.invoke(main, ["run", "Hello?", "--variants", "nope.yaml"])
+
+    assert result.exit_code == 0, result.output
+    assert [row["prompt"] for row in read_rows(out)] == ["Hello?", "Arr! Hello?"]
+    assert missing.exit_code == 2
+    assert missing.output.startswith("Error: No variant set at ")

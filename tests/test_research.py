@@ -16,7 +16,8 @@ from variations.loopback import LoopbackServer, echo_reply
 from variations.records import ChatRequest
 from variations.research import PlanOptions, format_report, metrics_of, run_plan
 from variations.run_store import RUN_FILES, load_run
-from variations.sweep_plan import parse_plan
+from variations.run_view import run_result
+from variations.sweep_plan import load_plan, parse_plan
 
 PLAN = """
 name: small
@@ -60,6 +61,9 @@ def test_a_rerun_with_a_warm_cache_reproduces_the_numbers(
         "calls": 60,
         "cache_hits": 0,
         "failures": 0,
+        "rewrites": 0,
+        "rewrite_failures": 0,
+        "drifted_rewrites": 0,
     }
     assert second.manifest["counts"]["cache_hits"] == 60
     assert (first.embeddings == second.embeddings).all()
@@ -229,3 +233,72 @@ def test_report_imports_neither_torch_nor_litellm(
 
     assert "Variants ranked" in finished.stdout, finished.stderr
     assert finished.stdout.strip().endswith("heavy False")
+
+
+REWRITE_SET = """
+version: 1
+variants:
+  - id: polite
+    label: Polite
+    category: tone
+    description: Wraps the prompt in a friendly greeting and warm thanks.
+    template: "Hi! I hope you're having a good day. Could you help me with something?\\n\\n{prompt}\\n\\nThank you so much, I really appreciate it."
+    intent: keep
+  - id: shouty
+    label: Shouty
+    description: A model rewrites it in capitals.
+    instruction: Rewrite it in capitals.
+    intent: keep
+  - id: lost
+    label: Lost
+    description: A model that loses the thread.
+    instruction: Rewrite it as a pirate would.
+    intent: keep
+"""
+
+
+def rewriting(request: ChatRequest) -> str:
+    """Rewrites keep the sky question or lose it; answers echo the prompt."""
+    if request.category == "rewrite":
+        question = request.prompt.rsplit("Text: ", 1)[1]
+        return question.upper() if "capitals" in request.prompt else "Arr, bananas."
+    return f"the answer to {request.prompt.lower()}"
+
+
+def test_a_plan_with_model_written_variants_records_and_flags_them(
+    tmp_path: Path, fake_embedder: Embedder
+) -> None:
+    (tmp_path / "set.yaml").write_text(REWRITE_SET)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        PLAN.replace("variants: polite,hostile", "variants: set.yaml")
+        .replace("samples: 5", "samples: 2")
+        .replace("models: [openai/a, {name: openai/b, max_tokens: 20}]", "models: [a]")
+        + "rewrite_model: writer\nmeaning_threshold: 0.6\n"
+    )
+    fake = FakeCompletion(script=rewriting)
+
+    run = run_plan(
+        load_plan(plan), tmp_path / "run", complete=fake, embedder=fake_embedder
+    )
+    run_plan(
+        load_plan(plan), tmp_path / "again", complete=fake, embedder=fake_embedder
+    )
+
+    rewrites = {(r["prompt_id"], r["variant"]): r for r in run.manifest["rewrites"]}
+    assert rewrites[("sky", "shouty")]["text"] == "WHY IS THE SKY BLUE?"
+    assert rewrites[("sky", "shouty")]["model"] == "writer"
+    assert rewrites[("sky", "lost")]["drifted"] is True
+    assert rewrites[("sky", "shouty")]["drifted"] is False
+    assert run.manifest["counts"]["rewrites"] == 4
+    assert [c.model for c in fake.calls].count("writer") == 4  # once; then cached
+    sent = {row["prompt"] for row in run.completions if row["variant"] == "shouty"}
+    assert sent == {"WHY IS THE SKY BLUE?", "IS TEA GOOD FOR YOU?"}
+    drifted = {row["variant"] for row in run.completions if row["drifted"]}
+    assert drifted == {"lost"}
+    assert run_result(run, "sky").drifted == {"lost"}  # as the Runs page shows it
+    flagged = {(r["prompt_id"], r["variant"]) for r in run.metrics if r["drifted"]}
+    assert flagged == {("sky", "lost"), ("tea", "lost"), ("all", "lost")}
+    assert (tmp_path / "run" / "metrics.csv").read_bytes() == (
+        tmp_path / "again" / "metrics.csv"
+    ).read_bytes()

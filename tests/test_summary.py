@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from variations.rewrites import Rewrite
 from variations.significance import analyse_sweep, can_decide
 from variations.summary import (
     FEW_SAMPLES_NOTE,
@@ -10,7 +11,7 @@ from variations.summary import (
     headline,
 )
 
-from .results import make_result
+from .results import ANGRY, HOSTILE, POLITE, make_result
 
 
 def test_headline_names_the_variant_and_model_that_moved_most() -> None:
@@ -131,3 +132,28 @@ def test_with_too_few_samples_to_test_the_headline_says_so() -> None:
     line = headline(result, analyse_sweep(result))
 
     assert line.note == FEW_SAMPLES_NOTE.format(samples=2)
+
+
+def test_a_drifted_rewrite_is_flagged_and_never_named_in_the_headline() -> None:
+    drifted = Rewrite(
+        "Is coffee healthy?", "angry", "m", "Bananas?", similarity=0.1, drifted=True
+    )
+    result = make_result(
+        variants=(POLITE, HOSTILE, ANGRY), models=("model-a",), rewrites=(drifted,)
+    )
+
+    line = headline(result)
+
+    shifts = {shift.variant_id: shift.shift for shift in result.shifts}
+    assert shifts["angry"] > shifts["hostile"]  # the largest, but not trusted
+    assert line.variant_id == "hostile"
+    assert line.note is not None and line.note.endswith(
+        "Left out as drifted from the prompt's meaning (model-written): "
+        "“Angry (drifted)”."
+    )
+    row = next(row for row in result.rows() if row["variant"] == "angry")
+    assert (row["drifted"], row["meaning_similarity"], row["rewrite_model"]) == (
+        True,
+        0.1,
+        "m",
+    )

@@ -293,7 +293,6 @@ def sweep(
     """Run the sweep PLAN_FILE describes into a run folder, then summarise it."""
     from .fanout import FanOutLimits
     from .research import PlanOptions, format_report, run_plan
-    from .sweep import build_requests
     from .sweep_plan import load_plan
 
     with _clear_errors():
@@ -306,8 +305,7 @@ def sweep(
         options = PlanOptions(
             cache_dir=cache_dir, use_cache=not no_cache, limits=limits, force=force
         )
-        total = sum(len(build_requests(spec)) for _, spec in resolved.specs())
-        with _progress(total) as on_completion:
+        with _progress(resolved.cell_count()) as on_completion:
             saved = run_plan(resolved, run_dir, options, on_completion=on_completion)
 
     click.echo(format_report(saved))

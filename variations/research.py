@@ -21,6 +21,7 @@ from .cache import CompletionCache, default_cache_dir
 from .embeddings import EMBEDDING_DIM, Embedder, Vectors
 from .fanout import FanOutLimits, fan_out, pending_requests
 from .records import ChatRequest, Completion, CompletionFn
+from .rewrites import Rewrite, rewrite_request, score_rewrites, write_rewrites
 from .run_analysis import AnalysisSettings, RunMetrics, analyse_run
 from .run_store import (
     RUN_FORMAT,
@@ -62,8 +63,14 @@ def run_plan(
     """
     options = options or PlanOptions()
     check_run_dir(run_dir, force=options.force)
-    specs = resolved.specs()
-    requests = [request for _, spec in specs for request in build_requests(spec)]
+    plan = resolved.plan
+    rewrite_calls = [
+        rewrite_request(
+            prompt, variant, plan.rewrite_model, api_base=resolved.rewrite_api_base
+        )
+        for prompt, variant in resolved.rewrite_jobs()
+    ]
+    known = [*rewrite_calls, *_requests(resolved.specs())]
     cache_dir = options.cache_dir or default_cache_dir()
     cache = CompletionCache(cache_dir) if options.use_cache else None
     embedder = embedder or Embedder(cache_dir, use_cache=options.use_cache)
@@ -71,19 +78,22 @@ def run_plan(
 
     try:
         if complete is None:
-            complete = _production_completion(specs, requests, cache, embedder)
-        elif pending_requests(requests, cache):
+            complete = _production_completion(known, cache, embedder)
+        elif pending_requests(known, cache):
             embedder.preload()
-        fanned = _collect(requests, complete, cache, options.limits, on_completion)
-        completions = asyncio.run(fanned)
-        rows, vectors = _score(specs, completions, embedder)
+        sent = _send(resolved, complete, cache, options.limits, on_completion)
+        written, completions = asyncio.run(sent)
+        rewrites = score_rewrites(
+            written, resolved.variants, embedder, threshold=plan.meaning_threshold
+        )
+        rows, vectors = _score(resolved.specs(rewrites), completions, embedder)
     finally:
         embedder.close()
         if cache is not None:
             cache.close()
 
     metrics = analyse_run(rows, vectors, _settings(resolved))
-    manifest = _manifest(resolved, completions, embedder, started)
+    manifest = _manifest(resolved, completions, embedder, started, rewrites, rows)
     write_run(
         run_dir,
         manifest=manifest,
@@ -121,28 +131,41 @@ def format_report(run: Run, *, top: int = TOP_VARIANTS) -> str:
     return "\n".join(lines)
 
 
-async def _collect(
-    requests: Sequence[ChatRequest],
+async def _send(
+    resolved: ResolvedPlan,
     complete: CompletionFn,
     cache: CompletionCache | None,
     limits: FanOutLimits,
     on_completion: Callable[[Completion], None] | None,
-) -> list[Completion]:
+) -> tuple[list[Rewrite], list[Completion]]:
+    """Write the model-written variants, then send every cell in one fan-out."""
     from .providers import release_clients
 
     completions = []
     try:
+        written = await write_rewrites(
+            resolved.rewrite_jobs(),
+            complete,
+            model=resolved.plan.rewrite_model,
+            api_base=resolved.rewrite_api_base,
+            cache=cache,
+            limits=limits,
+        )
+        requests = list(dict.fromkeys(_requests(resolved.specs(written))))
         async for completion in fan_out(requests, complete, cache=cache, limits=limits):
             completions.append(completion)
             if on_completion is not None:
                 on_completion(completion)
     finally:
         await release_clients()
-    return completions
+    return written, completions
+
+
+def _requests(specs: Sequence[tuple[str, SweepSpec]]) -> list[ChatRequest]:
+    return [request for _, spec in specs for request in build_requests(spec)]
 
 
 def _production_completion(
-    specs: Sequence[tuple[str, SweepSpec]],
     requests: Sequence[ChatRequest],
     cache: CompletionCache | None,
     embedder: Embedder,
@@ -167,19 +190,16 @@ def _score(
     completions: Sequence[Completion],
     embedder: Embedder,
 ) -> tuple[list[dict[str, Any]], Vectors]:
-    """Rows and vectors in plan order: prompt, model, then variant and sample."""
-    owner = {
-        request: index
-        for index, (_, spec) in enumerate(specs)
-        for request in build_requests(spec)
-    }
-    grouped: list[list[Completion]] = [[] for _ in specs]
-    for completion in completions:
-        grouped[owner[completion.request]].append(completion)
+    """Rows and vectors in plan order: prompt, model, then variant and sample.
 
+    Two prompts can send one identical request (two rewrites that came out
+    the same): it is one call, and its answer counts for both.
+    """
+    by_request = {completion.request: completion for completion in completions}
     rows: list[dict[str, Any]] = []
     blocks = [np.zeros((0, EMBEDDING_DIM), dtype=np.float32)]
-    for (prompt_id, spec), own in zip(specs, grouped, strict=True):
+    for prompt_id, spec in specs:
+        own = [by_request[request] for request in build_requests(spec)]
         result = score_sweep(spec, own, embedder)
         for row in result.rows():
             rows.append({"row": len(rows), "prompt_id": prompt_id, **row})
@@ -202,9 +222,12 @@ def _manifest(
     completions: Sequence[Completion],
     embedder: Embedder,
     started: str,
+    rewrites: Sequence[Rewrite],
+    rows: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
     hits = sum(completion.cache_hit for completion in completions)
     settings = _settings(resolved)
+    ids = {prompt.text: prompt.id for prompt in resolved.plan.prompts}
     return {
         "format": RUN_FORMAT,
         "format_version": RUN_FORMAT_VERSION,
@@ -216,17 +239,34 @@ def _manifest(
         "started": started,
         "ended": _now(),
         "counts": {
-            "answers": len(completions),
+            "answers": len(rows),
             "calls": len(completions) - hits,
             "cache_hits": hits,
             "failures": sum(not completion.ok for completion in completions),
+            "rewrites": len(rewrites),
+            "rewrite_failures": sum(not rewrite.ok for rewrite in rewrites),
+            "drifted_rewrites": sum(rewrite.drifted for rewrite in rewrites),
         },
+        "rewrites": [_rewrite_record(rewrite, ids) for rewrite in rewrites],
         "analysis": {
             "permutations": settings.permutations,
             "bootstraps": settings.bootstraps,
             "seed": settings.seed,
             "alpha": settings.alpha,
         },
+    }
+
+
+def _rewrite_record(rewrite: Rewrite, prompt_ids: dict[str, str]) -> dict[str, Any]:
+    """A model-written variant as the manifest keeps it: who wrote what."""
+    return {
+        "prompt_id": prompt_ids.get(rewrite.prompt),
+        "variant": rewrite.variant_id,
+        "model": rewrite.model,
+        "text": rewrite.text,
+        "meaning_similarity": rewrite.similarity,
+        "drifted": rewrite.drifted,
+        "error": rewrite.error,
     }
 
 

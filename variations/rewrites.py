@@ -25,6 +25,8 @@ from .records import ChatRequest, Completion, CompletionFn, GenerationParams
 from .variants import Variant
 
 DEFAULT_REWRITE_MODEL = "local/smollm2-135m"
+# The embedded model runs in-process: an API base never applies to it.
+_LOCAL_PREFIX = "local/"
 # Cosine similarity of the rewrite's embedding to the prompt's. Measured on
 # two dozen rewrites by the embedded model: those that kept the question in
 # another voice scored 0.6-1.0; those that answered it, described it or wandered
@@ -71,7 +73,9 @@ class Rewrite:
         return self.error is None
 
 
-def rewrite_request(prompt: str, variant: Variant, model: str) -> ChatRequest:
+def rewrite_request(
+    prompt: str, variant: Variant, model: str, *, api_base: str | None = None
+) -> ChatRequest:
     """The call that writes one variant of a prompt: greedy, seeded, cacheable."""
     if variant.instruction is None:
         raise ConfigurationError(
@@ -85,7 +89,10 @@ def rewrite_request(prompt: str, variant: Variant, model: str) -> ChatRequest:
         prompt=rewrite_message(prompt, variant.instruction),
         system=REWRITER_ROLE,
         params=GenerationParams(
-            temperature=0.0, max_tokens=_token_budget(prompt), seed=_REWRITE_SEED
+            temperature=0.0,
+            max_tokens=_token_budget(prompt),
+            seed=_REWRITE_SEED,
+            api_base=None if model.startswith(_LOCAL_PREFIX) else api_base,
         ),
     )
 
@@ -114,6 +121,7 @@ async def write_rewrites(
     complete: CompletionFn,
     *,
     model: str = DEFAULT_REWRITE_MODEL,
+    api_base: str | None = None,
     cache: ReplyStore | None = None,
     limits: FanOutLimits | None = None,
 ) -> list[Rewrite]:
@@ -122,7 +130,10 @@ async def write_rewrites(
     A failed call, or an empty answer, is a Rewrite with an error: the sweep
     leaves that variant out and says so, and nothing failed is cached.
     """
-    requests = [rewrite_request(prompt, variant, model) for prompt, variant in jobs]
+    requests = [
+        rewrite_request(prompt, variant, model, api_base=api_base)
+        for prompt, variant in jobs
+    ]
     finished: dict[ChatRequest, Completion] = {}
     async for completion in _fan_out(requests, complete, cache, limits):
         finished[completion.request] = completion
@@ -137,11 +148,13 @@ def stored_rewrites(
     cache: ReplyStore,
     *,
     model: str = DEFAULT_REWRITE_MODEL,
+    api_base: str | None = None,
 ) -> list[Rewrite] | None:
     """The jobs' rewrites from the cache alone, or None if any is not there."""
     rewrites = []
     for prompt, variant in jobs:
-        cached = cache.get_reply(rewrite_request(prompt, variant, model))
+        request = rewrite_request(prompt, variant, model, api_base=api_base)
+        cached = cache.get_reply(request)
         if cached is None:
             return None
         text = clean_rewrite(cached[0].text, prompt)

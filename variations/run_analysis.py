@@ -40,6 +40,7 @@ METRIC_COLUMNS = (
     "p_value",
     "adjusted_p_value",
     "significant",
+    "drifted",
 )
 MODEL_COLUMNS = (
     "prompt_id",
@@ -60,6 +61,7 @@ VARIANT_COLUMNS = (
     "significant_cells",
     "fraction",
     "mean_ratio",
+    "drifted_prompts",
 )
 
 
@@ -105,7 +107,33 @@ def analyse_run(
         own = {key[0]: a for key, a in analyses.items() if key[1] == model}
         metrics.extend(_pooled_shift_rows(model, own, settings.alpha))
         models.append(_pooled_model_row(model, own, models))
-    return RunMetrics(metrics, models, _variant_rows(analyses.values()))
+    return _flag_drift(
+        RunMetrics(metrics, models, _variant_rows(analyses.values())), rows
+    )
+
+
+def _flag_drift(tables: RunMetrics, rows: Sequence[Mapping[str, Any]]) -> RunMetrics:
+    """Mark the shifts of model-written variants that drifted from the meaning.
+
+    Their numbers stay in the tables, flagged, so nobody counts them as the
+    effect of a tone unawares; a pooled row is flagged if any prompt drifted.
+    """
+    drifted = {
+        (str(r["prompt_id"]), str(r["variant"])) for r in rows if r.get("drifted")
+    }
+    prompts_by_variant: dict[str, set[str]] = {}
+    for prompt_id, variant in drifted:
+        prompts_by_variant.setdefault(variant, set()).add(prompt_id)
+    for row in tables.metrics:
+        variant = str(row["variant"])
+        row["drifted"] = (
+            bool(prompts_by_variant.get(variant))
+            if row["prompt_id"] == POOLED_PROMPT_ID
+            else (str(row["prompt_id"]), variant) in drifted
+        )
+    for row in tables.variants:
+        row["drifted_prompts"] = len(prompts_by_variant.get(str(row["variant"]), ()))
+    return tables
 
 
 def _cells(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], list[int]]:

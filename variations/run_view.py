@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import ConfigurationError
 from .records import BASELINE_ID, ChatRequest, Completion, GenerationParams
+from .rewrites import Rewrite
 from .run_store import MANIFEST, Run
 from .sweep import SweepResult, SweepSpec
 from .variants import PLACEHOLDER, Variant
@@ -78,6 +79,7 @@ def run_result(run: Run, prompt_id: str) -> SweepResult:
         models=tuple(dict.fromkeys(str(row["model"]) for row in rows)),
         samples=max(int(row["sample"]) for row in rows) + 1,
         params=completions[0].request.params,
+        rewrites=_rewrites(rows),
     )
     vectors = np.asarray(run.embeddings[positions], dtype=np.float32)
     return SweepResult(spec=spec, completions=completions, vectors=vectors)
@@ -106,6 +108,26 @@ def _completion(row: Mapping[str, Any]) -> Completion:
         cache_hit=bool(row.get("cache_hit")),
         error=row.get("error") or None,
     )
+
+
+def _rewrites(rows: Sequence[Mapping[str, Any]]) -> tuple[Rewrite, ...]:
+    """The model-written variants as the run recorded them, drift flags kept."""
+    original = _original_prompt(rows)
+    rewrites: dict[str, Rewrite] = {}
+    for row in rows:
+        variant_id = str(row["variant"])
+        if not row.get("rewrite_model") or variant_id in rewrites:
+            continue
+        similarity = row.get("meaning_similarity")
+        rewrites[variant_id] = Rewrite(
+            prompt=original,
+            variant_id=variant_id,
+            model=str(row["rewrite_model"]),
+            text=str(row["prompt"]),
+            similarity=None if similarity is None else float(similarity),
+            drifted=bool(row.get("drifted")),
+        )
+    return tuple(rewrites.values())
 
 
 def _original_prompt(rows: Sequence[Mapping[str, Any]]) -> str:

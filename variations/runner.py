@@ -151,6 +151,7 @@ async def _rewrite_then_run(
             [(spec.prompt, variant) for variant in to_write],
             prepared.complete,
             model=prepared.rewrite_model,
+            api_base=spec.params.api_base,
             cache=prepared.cache,
             limits=prepared.limits,
         )
@@ -186,7 +187,12 @@ def _known_requests(spec: SweepSpec, options: SweepOptions) -> list[ChatRequest]
     """The calls known before rewrites are written: the rewrites, the rest."""
     return [
         *(
-            rewrite_request(spec.prompt, variant, options.rewrite_model)
+            rewrite_request(
+                spec.prompt,
+                variant,
+                options.rewrite_model,
+                api_base=spec.params.api_base,
+            )
             for variant in rewrite_variants(spec.variants)
         ),
         *build_requests(spec),

@@ -57,8 +57,17 @@ def describe_shift(shift: float) -> str:
 
 
 def variant_labels(result: SweepResult) -> dict[str, str]:
-    """Variant id to its label, the original prompt included."""
-    labels = {variant.id: variant.label for variant in result.spec.variants}
+    """Variant id to its label, the original prompt included.
+
+    A model-written variant that drifted from the prompt's meaning says so in
+    its label, so every chart and table that names it carries the flag.
+    """
+    labels = {
+        variant.id: f"{variant.label} (drifted)"
+        if variant.id in result.drifted
+        else variant.label
+        for variant in result.spec.variants
+    }
     return {BASELINE_ID: "Original", **labels}
 
 
@@ -69,13 +78,30 @@ def headline(
 
     With `analyses` (variations.significance) and enough samples to decide,
     only shifts that stand clear of the noise are named; when none does, the
-    headline says so plainly.
+    headline says so plainly. Model-written variants that drifted from the
+    prompt's meaning are never named: the note says they were left out.
     """
+    kept = [shift for shift in result.shifts if shift.variant_id not in result.drifted]
+    sentence = _headline(result, analyses, kept)
+    if not result.drifted:
+        return sentence
+    labels = variant_labels(result)
+    names = ", ".join(f"“{labels[v]}”" for v in sorted(result.drifted))
+    drift = f"Left out as drifted from the prompt's meaning (model-written): {names}."
+    note = f"{sentence.note} {drift}" if sentence.note else drift
+    return replace(sentence, note=note)
+
+
+def _headline(
+    result: SweepResult,
+    analyses: Mapping[str, ModelAnalysis] | None,
+    shifts: list[Shift],
+) -> Headline:
     if not any(completion.ok for completion in result.completions):
         return Headline(
             "No model answered, so nothing could be compared: see the errors below."
         )
-    top = _largest_shift(result.shifts)
+    top = _largest_shift(shifts)
     if top is None:
         return Headline(
             "The original prompt got no answer from any model, so no variant's "
@@ -84,7 +110,7 @@ def headline(
 
     decisive = analyses is not None and can_decide(result.spec.samples)
     if decisive and analyses is not None:
-        clear = _largest_significant(result.shifts, analyses)
+        clear = _largest_significant(shifts, analyses)
         if clear is None:
             return _no_signal(result, top)
         top = clear

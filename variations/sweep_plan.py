@@ -9,6 +9,7 @@ generation parameters.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import ConfigurationError
 from .records import GenerationParams
+from .rewrites import (
+    DEFAULT_REWRITE_MODEL,
+    DEFAULT_THRESHOLD,
+    Rewrite,
+    rewrite_variants,
+)
 from .sweep import MAX_SAMPLES, SweepSpec
 from .variant_sets import select_variants
 from .variants import Variant, check_prompt, load_library
@@ -88,6 +95,8 @@ class SweepPlan(BaseModel):
     models: list[ModelEntry] = Field(min_length=1, max_length=50)
     samples: int = Field(default=3, ge=1, le=MAX_SAMPLES)
     seed: int = Field(default=0, ge=0, le=2**31)
+    rewrite_model: str = Field(default=DEFAULT_REWRITE_MODEL, min_length=1)
+    meaning_threshold: float = Field(default=DEFAULT_THRESHOLD, ge=-1.0, le=1.0)
     permutations: int = Field(default=1000, ge=1, le=100_000)
     bootstraps: int = Field(default=1000, ge=1, le=100_000)
     alpha: float = Field(default=0.05, gt=0.0, lt=1.0)
@@ -147,13 +156,51 @@ class ResolvedPlan:
     variants: tuple[Variant, ...]
     source: Path | None = None
 
-    def specs(self) -> list[tuple[str, SweepSpec]]:
-        """One (prompt id, spec) per prompt and model, in plan order."""
+    def specs(self, rewrites: Sequence[Rewrite] = ()) -> list[tuple[str, SweepSpec]]:
+        """One (prompt id, spec) per prompt and model, in plan order.
+
+        `rewrites` are the written model-written variants of every prompt
+        (see `rewrite_jobs`); without them those variants are left out.
+        """
+        by_prompt: dict[str, list[Rewrite]] = {}
+        for rewrite in rewrites:
+            by_prompt.setdefault(rewrite.prompt, []).append(rewrite)
         return [
-            (prompt.id, _spec(prompt.text, self.variants, model, self.plan))
+            (
+                prompt.id,
+                _spec(
+                    prompt.text,
+                    self.variants,
+                    model,
+                    self.plan,
+                    tuple(by_prompt.get(prompt.text, ())),
+                ),
+            )
             for prompt in self.plan.prompts
             for model in self.plan.models
         ]
+
+    def rewrite_jobs(self) -> list[tuple[str, Variant]]:
+        """Every (prompt, model-written variant) the plan must have written."""
+        return [
+            (prompt.text, variant)
+            for prompt in self.plan.prompts
+            for variant in rewrite_variants(self.variants)
+        ]
+
+    @property
+    def rewrite_api_base(self) -> str | None:
+        """The rewriting model's API base: its own, when the plan lists it."""
+        entry = next(
+            (m for m in self.plan.models if m.name == self.plan.rewrite_model), None
+        )
+        return entry.api_base if entry else None
+
+    def cell_count(self) -> int:
+        """The answers the plan asks for, model-written variants included."""
+        plan = self.plan
+        variants = len(self.variants) + 1
+        return len(plan.prompts) * len(plan.models) * variants * plan.samples
 
     def as_data(self) -> dict[str, Any]:
         """The plan as plain data, variants resolved, for a run's manifest."""
@@ -189,7 +236,11 @@ def parse_plan(text: str, *, source: Path | None = None) -> ResolvedPlan:
 
 
 def _spec(
-    prompt: str, variants: tuple[Variant, ...], model: ModelEntry, plan: SweepPlan
+    prompt: str,
+    variants: tuple[Variant, ...],
+    model: ModelEntry,
+    plan: SweepPlan,
+    rewrites: tuple[Rewrite, ...],
 ) -> SweepSpec:
     params = GenerationParams(
         temperature=model.temperature,
@@ -203,6 +254,7 @@ def _spec(
         models=(model.name,),
         samples=plan.samples,
         params=params,
+        rewrites=rewrites,
     )
 
 
