@@ -370,8 +370,18 @@ def test_variants_from_a_variant_set_file(
 
     result = cli.invoke(
         main,
-        ["run", "Hello?", "-m", "openai/a", "--api-base", server.url]
-        + ["--variants", str(tmp_path / "mine.yaml"), "--out", str(out)],
+        [
+            "run",
+            "Hello?",
+            "-m",
+            "openai/a",
+            "--api-base",
+            server.url,
+            "--variants",
+            str(tmp_path / "mine.yaml"),
+            "--out",
+            str(out),
+        ],
     )
     missing = cli.invoke(main, ["run", "Hello?", "--variants", "nope.yaml"])
 

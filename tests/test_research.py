@@ -259,7 +259,7 @@ variants:
 
 def rewriting(request: ChatRequest) -> str:
     """Rewrites keep the sky question or lose it; answers echo the prompt."""
-    if request.category == "rewrite":
+    if request.category == "rewriting":
         question = request.prompt.rsplit("Text: ", 1)[1]
         return question.upper() if "capitals" in request.prompt else "Arr, bananas."
     return f"the answer to {request.prompt.lower()}"
@@ -281,9 +281,7 @@ def test_a_plan_with_model_written_variants_records_and_flags_them(
     run = run_plan(
         load_plan(plan), tmp_path / "run", complete=fake, embedder=fake_embedder
     )
-    run_plan(
-        load_plan(plan), tmp_path / "again", complete=fake, embedder=fake_embedder
-    )
+    run_plan(load_plan(plan), tmp_path / "again", complete=fake, embedder=fake_embedder)
 
     rewrites = {(r["prompt_id"], r["variant"]): r for r in run.manifest["rewrites"]}
     assert rewrites[("sky", "shouty")]["text"] == "WHY IS THE SKY BLUE?"

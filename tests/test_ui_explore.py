@@ -317,3 +317,48 @@ def test_when_nothing_stands_clear_of_the_noise_the_headline_says_so(
     )
     captions = " ".join(caption.value for caption in app.caption)
     assert "Outlined bars" not in captions
+
+
+def test_model_written_variants_are_shown_before_they_are_sent(
+    boundary: Boundary,
+) -> None:
+    def script(request: ChatRequest) -> str:
+        if request.category == "rewriting" and "angry" in request.prompt:
+            return "Rewritten text: Why won't anyone tell me if I should quit?!"
+        if request.category == "rewriting":
+            return "Bananas grow in warm places."
+        return f"On {request.variant_id}: an answer"
+
+    boundary.completion.script = script
+    app = open_page()
+    for variant_id in DEFAULT_VARIANTS:
+        app.checkbox(key=f"variant_{variant_id}").uncheck()
+    app.checkbox(key="variant_angry_customer").check()
+    app.checkbox(key="variant_paraphrase").check()
+    app.run()
+    before = " ".join(caption.value for caption in app.caption).replace("\\", "")
+
+    written = run_sweep(app)
+
+    assert "Written by local/smollm2-135m when you press Run" in before
+    assert not written.exception
+    assert [r.category for r in boundary.completion.calls] == ["rewriting", "rewriting"]
+    assert written.info[0].value.startswith("The model-written versions are ready")
+    codes = [code.value for code in written.code]
+    assert "Why won't anyone tell me if I should quit?!" in codes
+    assert "drifted from your prompt's meaning" in written.warning[0].value.replace(
+        "\\", ""
+    )
+
+    sent = run_sweep(written)
+
+    assert not sent.exception
+    answered = [r for r in boundary.completion.calls if r.category != "rewriting"]
+    assert {r.prompt for r in answered if r.variant_id == "angry_customer"} == {
+        "Why won't anyone tell me if I should quit?!"
+    }
+    assert len(answered) == 3
+    headline = sent.subheader[0].value.replace("\\", "")
+    assert headline.startswith("Every version that got a measured shift was written")
+    note = " ".join(caption.value for caption in sent.caption)
+    assert "Left out as drifted from the prompt's meaning" in note.replace("\\", "")

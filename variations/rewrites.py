@@ -32,7 +32,8 @@ _LOCAL_PREFIX = "local/"
 # another voice scored 0.6-1.0; those that answered it, described it or wandered
 # off scored 0.06-0.56.
 DEFAULT_THRESHOLD = 0.5
-REWRITE_CATEGORY = "rewrite"
+# The category of the rewriting call itself, apart from any sweep cell.
+REWRITE_CATEGORY = "rewriting"
 # Rewrites are deterministic: greedy decoding, one fixed seed.
 _REWRITE_SEED = 0
 _MIN_TOKENS = 48
@@ -151,19 +152,34 @@ def stored_rewrites(
     api_base: str | None = None,
 ) -> list[Rewrite] | None:
     """The jobs' rewrites from the cache alone, or None if any is not there."""
-    rewrites = []
+    found = cached_rewrites(jobs, cache, model=model, api_base=api_base)
+    if any(rewrite is None for rewrite in found):
+        return None
+    return [rewrite for rewrite in found if rewrite is not None]
+
+
+def cached_rewrites(
+    jobs: Sequence[tuple[str, Variant]],
+    cache: ReplyStore,
+    *,
+    model: str = DEFAULT_REWRITE_MODEL,
+    api_base: str | None = None,
+) -> list[Rewrite | None]:
+    """Each job's rewrite from the cache, or None where it is not written yet."""
+    found: list[Rewrite | None] = []
     for prompt, variant in jobs:
         request = rewrite_request(prompt, variant, model, api_base=api_base)
         cached = cache.get_reply(request)
         if cached is None:
-            return None
+            found.append(None)
+            continue
         text = clean_rewrite(cached[0].text, prompt)
-        rewrites.append(
+        found.append(
             Rewrite(prompt, variant.id, model, text, cache_hit=True)
             if text
             else _empty(prompt, variant.id, model)
         )
-    return rewrites
+    return found
 
 
 def score_rewrites(

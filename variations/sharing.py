@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import BadPromptError, ConfigurationError, ShareLinkError
 from .records import GenerationParams
+from .rewrites import DEFAULT_REWRITE_MODEL, Rewrite
 from .settings import (
     MAX_SAMPLES,
     MAX_TEMPERATURE,
@@ -46,6 +47,7 @@ class SweepForm(BaseModel):
     samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
     temperature: float = Field(default=0.7, ge=0.0, le=MAX_TEMPERATURE)
     max_tokens: int = Field(default=64, ge=1, le=MAX_TOKENS_LIMIT)
+    rewriter: str = Field(default=DEFAULT_REWRITE_MODEL, min_length=1, max_length=200)
 
 
 SHARE_KEYS = tuple(SweepForm.model_fields)
@@ -60,6 +62,7 @@ def make_form(
     temperature: float,
     max_tokens: int,
     settings: ServerSettings,
+    rewriter: str = DEFAULT_REWRITE_MODEL,
 ) -> SweepForm:
     """The form as typed, or an error that says what to change."""
     check_prompt(prompt)
@@ -74,6 +77,11 @@ def make_form(
             "original prompt."
         )
     _check_models(models, settings)
+    if rewriter not in settings.models:
+        raise ConfigurationError(
+            f"This server does not offer {rewriter} to write rewrites; it offers "
+            f"{', '.join(settings.models)}."
+        )
     _check_numbers(samples, temperature, max_tokens)
     cells = (len(variants) + 1) * len(models) * samples
     if cells > settings.max_cells:
@@ -89,11 +97,15 @@ def make_form(
         samples=samples,
         temperature=temperature,
         max_tokens=max_tokens,
+        rewriter=rewriter,
     )
 
 
 def encode_share(form: SweepForm) -> dict[str, str]:
-    """The form as query parameters (for st.query_params)."""
+    """The form as query parameters (for st.query_params).
+
+    The rewriting model is named only when it is not the default one.
+    """
     query = {
         "prompt": form.prompt,
         "variants": ",".join(form.variants),
@@ -102,6 +114,8 @@ def encode_share(form: SweepForm) -> dict[str, str]:
         "temperature": f"{form.temperature:g}",
         "max_tokens": str(form.max_tokens),
     }
+    if form.rewriter != DEFAULT_REWRITE_MODEL:
+        query["rewriter"] = form.rewriter
     length = len(urlencode(query))
     if length > MAX_QUERY_CHARS:
         raise ShareLinkError(
@@ -138,14 +152,22 @@ def decode_share(
         ) from exc
 
     _check_known("variants", form.variants, known_variants)
-    _check_known("models", form.models, allowed_models)
+    _check_known("models", (*form.models, form.rewriter), allowed_models)
     return form
 
 
 def sweep_spec(
-    form: SweepForm, library: VariantLibrary, *, api_base: str | None = None
+    form: SweepForm,
+    library: VariantLibrary,
+    *,
+    api_base: str | None = None,
+    rewrites: Sequence[Rewrite] = (),
 ) -> SweepSpec:
-    """The sweep a form describes; the API base comes from the server, not a link."""
+    """The sweep a form describes; the API base comes from the server, not a link.
+
+    `rewrites` are the written texts of its model-written variants; one not
+    among them is left out of the sweep.
+    """
     return SweepSpec(
         prompt=form.prompt,
         variants=tuple(library.get(variant_id) for variant_id in form.variants),
@@ -157,6 +179,7 @@ def sweep_spec(
             seed=SEED,
             api_base=api_base,
         ),
+        rewrites=tuple(rewrites),
     )
 
 

@@ -102,6 +102,11 @@ def _headline(
             "No model answered, so nothing could be compared: see the errors below."
         )
     top = _largest_shift(shifts)
+    if top is None and _largest_shift(result.shifts) is not None:
+        return Headline(
+            "Every version that got a measured shift was written by a model and "
+            "drifted from the prompt's meaning, so none is named here."
+        )
     if top is None:
         return Headline(
             "The original prompt got no answer from any model, so no variant's "

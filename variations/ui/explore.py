@@ -20,6 +20,14 @@ from variations.fanout import pending_requests
 from variations.progress import SweepProgress
 from variations.records import BASELINE_ID, Completion
 from variations.replay import is_fully_stored, stored_completions
+from variations.rewrites import (
+    DEFAULT_REWRITE_MODEL,
+    Rewrite,
+    cached_rewrites,
+    rewrite_variants,
+    score_rewrites,
+    write_rewrites,
+)
 from variations.settings import (
     MAX_SAMPLES,
     MAX_TEMPERATURE,
@@ -37,7 +45,15 @@ from variations.sharing import (
 )
 from variations.sweep import SweepSpec, build_requests, score_sweep, stream_sweep
 from variations.ui import resources, variant_sets_page
-from variations.variants import Variant, VariantLibrary, load_library, render_all
+from variations.variants import (
+    BASELINE as BASELINE_VARIANT,
+)
+from variations.variants import (
+    Variant,
+    VariantLibrary,
+    load_library,
+    render_all,
+)
 
 if TYPE_CHECKING:
     from variations.report import SweepReport
@@ -48,7 +64,11 @@ MODELS = "models"
 SAMPLES = "samples"
 TEMPERATURE = "temperature"
 MAX_TOKENS = "max_tokens"
+REWRITER = "rewriter"
 RUNNING = "running"
+WRITING = "writing_form"
+REWRITE_ERRORS = "rewrite_errors"
+REWRITES_READY = "rewrites_ready"
 PENDING = "pending_form"
 SHOWN = "shown_form"
 CELL_ERRORS = "cell_errors"
@@ -79,12 +99,14 @@ def show() -> None:
     with form_column:
         _form(settings, library)
     with results_column:
-        if st.session_state.get(RUNNING):
+        if st.session_state.get(RUNNING) and WRITING in st.session_state:
+            _write_pending(settings, library)
+        elif st.session_state.get(RUNNING):
             _run_pending(settings, library)
         elif SHOWN in st.session_state:
             _results(settings, library)
         else:
-            _preview(library)
+            _preview(settings, library)
     resources.warm_up()
 
 
@@ -109,9 +131,9 @@ def _form(settings: ServerSettings, library: VariantLibrary) -> None:
         persist_state="session",
     )
     _variant_picker(library, running)
-    _advanced(running)
+    _advanced(settings, running)
     if SHOWN in st.session_state:
-        _folded_preview(library)
+        _folded_preview(settings, library)
 
 
 def _prompt_inputs(running: bool) -> None:
@@ -136,7 +158,7 @@ def _prompt_inputs(running: bool) -> None:
     )
 
 
-def _advanced(running: bool) -> None:
+def _advanced(settings: ServerSettings, running: bool) -> None:
     with st.expander("Advanced settings"):
         st.slider(
             "Samples per variant",
@@ -168,6 +190,15 @@ def _advanced(running: bool) -> None:
             disabled=running,
             help="Longer answers take longer; the local model writes about 8 "
             "tokens a second.",
+            persist_state="session",
+        )
+        st.selectbox(
+            "Model that writes the model-written variants",
+            settings.models,
+            key=REWRITER,
+            disabled=running,
+            help="Variants under “Written by a model” are rewrites of your prompt "
+            "by this model. You see each one before it is sent.",
             persist_state="session",
         )
 
@@ -233,7 +264,7 @@ def _category_buttons(
     )
 
 
-def _preview(library: VariantLibrary) -> None:
+def _preview(settings: ServerSettings, library: VariantLibrary) -> None:
     """The exact text of every prompt a Run would send, before anything is sent."""
     chosen = _chosen_variants(library)
     st.subheader(f"The {len(chosen) + 1} prompts that will be sent")
@@ -243,25 +274,61 @@ def _preview(library: VariantLibrary) -> None:
     )
     # In one block, which the progress of a run replaces whole: loose elements
     # would linger, faded, below it until the run ends.
+    if st.session_state.pop(REWRITES_READY, False):
+        st.info(
+            "The model-written versions are ready: read them below, then press "
+            "Run to send every prompt."
+        )
     with st.expander("The prompts", expanded=True):
-        _prompt_texts(chosen)
+        _prompt_texts(settings, chosen)
 
 
-def _folded_preview(library: VariantLibrary) -> None:
+def _folded_preview(settings: ServerSettings, library: VariantLibrary) -> None:
     chosen = _chosen_variants(library)
     label = f"Preview the {len(chosen) + 1} prompts a new Run sends"
     with st.expander(label, key="preview"):
-        _prompt_texts(chosen)
+        _prompt_texts(settings, chosen)
 
 
-def _prompt_texts(chosen: list[Variant]) -> None:
+def _prompt_texts(settings: ServerSettings, chosen: list[Variant]) -> None:
     prompt = st.session_state.get(PROMPT) or ""
     if not prompt.strip():
         st.info("Type a prompt to see each version of it.")
         return
-    for variant, text in render_all(prompt, chosen):
+    rewriter = st.session_state.get(REWRITER) or DEFAULT_REWRITE_MODEL
+    written, _ = _written(prompt, chosen, rewriter, settings)
+    by_variant = {rewrite.variant_id: rewrite for rewrite in written}
+    texts = dict(render_all(prompt, chosen, written=_texts(written)))
+    for variant in [BASELINE_VARIANT, *chosen]:
         st.markdown(f"**{variant.label}** · {variant.description}")
-        st.code(text, language=None, wrap_lines=True)
+        if variant.is_rewrite:
+            _rewrite_note(by_variant.get(variant.id), rewriter)
+        if variant in texts:
+            st.code(texts[variant], language=None, wrap_lines=True)
+
+
+def _rewrite_note(rewrite: Rewrite | None, rewriter: str) -> None:
+    """Who writes a model-written variant, and whether it kept the meaning."""
+    model = escape_markdown(rewriter)
+    if rewrite is None:
+        st.caption(
+            f"Written by {model} when you press Run; you see it here before it is sent."
+        )
+    elif not rewrite.ok:
+        st.error(
+            f"{model} could not write this one, so it is left out: {rewrite.error}"
+        )
+    elif rewrite.drifted:
+        st.warning(
+            f"Written by {model}, but it drifted from your prompt's meaning "
+            f"(similarity {rewrite.similarity:.2f}): its shift is flagged, not "
+            "counted in the headline."
+        )
+    else:
+        st.caption(
+            f"Written by {model} · keeps the meaning (similarity "
+            f"{rewrite.similarity:.2f})."
+        )
 
 
 def _run_button(
@@ -301,7 +368,14 @@ def _start_run(settings: ServerSettings, library: VariantLibrary) -> None:
         st.session_state[FORM_ERROR] = str(exc)
         return
     st.session_state.pop(FORM_ERROR, None)
-    spec = sweep_spec(form, library, api_base=settings.api_base)
+    variants = [library.get(variant_id) for variant_id in form.variants]
+    rewrites, missing = _written(form.prompt, variants, form.rewriter, settings)
+    if missing:
+        # Written first and shown: a model's rewrite is never sent unseen.
+        st.session_state[WRITING] = form.model_dump()
+        st.session_state[RUNNING] = True
+        return
+    spec = sweep_spec(form, library, api_base=settings.api_base, rewrites=rewrites)
     if is_fully_stored(spec, resources.get_cache()):
         _show(form, errors={})  # nothing to send: draw it in this very run
         return
@@ -319,13 +393,93 @@ def _read_form(settings: ServerSettings, library: VariantLibrary) -> SweepForm:
         temperature=float(state.get(TEMPERATURE) or 0.0),
         max_tokens=int(state.get(MAX_TOKENS) or settings.default_max_tokens),
         settings=settings,
+        rewriter=state.get(REWRITER) or DEFAULT_REWRITE_MODEL,
     )
+
+
+def _write_pending(settings: ServerSettings, library: VariantLibrary) -> None:
+    """Write the model-written variants, then show them; Run sends them next."""
+    try:
+        form = SweepForm.model_validate(st.session_state.pop(WRITING))
+        variants = rewrite_variants(library.get(v) for v in form.variants)
+        with st.spinner(
+            f"{escape_markdown(form.rewriter)} is writing "
+            f"{len(variants)} versions of your prompt…"
+        ):
+            written = resources.get_loop().run(
+                write_rewrites(
+                    [(form.prompt, variant) for variant in variants],
+                    resources.get_completion_fn(),
+                    model=form.rewriter,
+                    api_base=settings.api_base,
+                    cache=resources.get_cache(),
+                )
+            )
+    finally:
+        st.session_state[RUNNING] = False
+    errors = st.session_state.setdefault(REWRITE_ERRORS, {})
+    for rewrite in written:
+        if not rewrite.ok:
+            errors[_rewrite_key(form.prompt, rewrite.variant_id, form.rewriter)] = (
+                rewrite.error
+            )
+    st.session_state.pop(SHOWN, None)
+    st.session_state[REWRITES_READY] = True
+    st.rerun()
+
+
+def _written(
+    prompt: str, variants: list[Variant], rewriter: str, settings: ServerSettings
+) -> tuple[list[Rewrite], list[Variant]]:
+    """The variants' rewrites known so far (scored), and those not written yet.
+
+    A rewrite that failed in this session is known too, as its error: Run then
+    leaves it out instead of trying it again and again.
+    """
+    to_write = rewrite_variants(variants)
+    if not to_write:
+        return [], []
+    found = cached_rewrites(
+        [(prompt, variant) for variant in to_write],
+        resources.get_cache(),
+        model=rewriter,
+        api_base=settings.api_base,
+    )
+    errors = st.session_state.get(REWRITE_ERRORS) or {}
+    written, failed, missing = [], [], []
+    for variant, rewrite in zip(to_write, found, strict=True):
+        error = errors.get(_rewrite_key(prompt, variant.id, rewriter))
+        if rewrite is not None:
+            written.append(rewrite)
+        elif error is not None:
+            failed.append(Rewrite(prompt, variant.id, rewriter, "", error=error))
+        else:
+            missing.append(variant)
+    scored = score_rewrites(written, to_write, resources.get_embedder())
+    return [*scored, *failed], missing
+
+
+def _rewrite_key(prompt: str, variant_id: str, rewriter: str) -> str:
+    return "\x1f".join((rewriter, variant_id, prompt))
+
+
+def _texts(rewrites: list[Rewrite]) -> dict[str, str]:
+    return {rewrite.variant_id: rewrite.text for rewrite in rewrites if rewrite.ok}
+
+
+def _form_spec(
+    form: SweepForm, library: VariantLibrary, settings: ServerSettings
+) -> SweepSpec:
+    """The sweep of a form, with the rewrites of its model-written variants."""
+    variants = [library.get(variant_id) for variant_id in form.variants]
+    rewrites, _ = _written(form.prompt, variants, form.rewriter, settings)
+    return sweep_spec(form, library, api_base=settings.api_base, rewrites=rewrites)
 
 
 def _run_pending(settings: ServerSettings, library: VariantLibrary) -> None:
     try:
         form = SweepForm.model_validate(st.session_state.pop(PENDING))
-        spec = sweep_spec(form, library, api_base=settings.api_base)
+        spec = _form_spec(form, library, settings)
         errors = _stream(spec)
     finally:
         # Also when the run is interrupted (a rerun, a closed tab): the answers
@@ -395,7 +549,7 @@ def _results(settings: ServerSettings, library: VariantLibrary) -> None:
 
     form = SweepForm.model_validate(st.session_state[SHOWN])
     try:
-        spec = sweep_spec(form, library, api_base=settings.api_base)
+        spec = _form_spec(form, library, settings)
     except VariationsError as exc:
         st.warning(f"These results can no longer be shown: {exc}")
         return
@@ -474,7 +628,7 @@ def _restore_share_link(settings: ServerSettings, library: VariantLibrary) -> No
             known_variants={variant.id for variant in library.variants},
             allowed_models=settings.models,
         )
-        spec = sweep_spec(form, library, api_base=settings.api_base)
+        spec = _form_spec(form, library, settings)
     except VariationsError as exc:
         st.session_state[SHARE_ERROR] = str(exc)
         return
@@ -494,6 +648,7 @@ def _fill_form(form: SweepForm, library: VariantLibrary) -> None:
     state[SAMPLES] = form.samples
     state[TEMPERATURE] = form.temperature
     state[MAX_TOKENS] = form.max_tokens
+    state[REWRITER] = form.rewriter
     for variant in library.variants:
         state[variant_key(variant)] = variant.id in form.variants
 
@@ -505,6 +660,7 @@ def _set_defaults(settings: ServerSettings) -> None:
         SAMPLES: 1,
         TEMPERATURE: 0.7,
         MAX_TOKENS: settings.default_max_tokens,
+        REWRITER: DEFAULT_REWRITE_MODEL,
     }
     if "defaults_set" not in st.session_state:
         for variant_id in DEFAULT_VARIANTS:
