@@ -103,3 +103,20 @@ class FakeCompletion:
 @pytest.fixture
 def fake_completion() -> FakeCompletion:
     return FakeCompletion()
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder with the embedded chat model converted (once a session)."""
+    from variations.local_model import prepare_local_model
+
+    cache_dir = tmp_path_factory.mktemp("local-model-cache")
+    prepare_local_model(cache_dir)
+    return cache_dir
+
+
+@pytest.fixture(scope="session")
+def chat_model(model_cache_dir: Path) -> Any:
+    from variations.local_model import load_local_model
+
+    return load_local_model(model_cache_dir)

@@ -38,18 +38,6 @@ OTHERS = (
 )
 
 
-@pytest.fixture(scope="session")
-def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    cache_dir = tmp_path_factory.mktemp("local-model-cache")
-    prepare_local_model(cache_dir)
-    return cache_dir
-
-
-@pytest.fixture(scope="session")
-def chat_model(model_cache_dir: Path) -> LocalChatModel:
-    return load_local_model(model_cache_dir)
-
-
 @pytest.mark.model
 def test_conversion_leaves_one_complete_folder_that_reloads(
     model_cache_dir: Path, chat_model: LocalChatModel

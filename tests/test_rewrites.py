@@ -11,8 +11,9 @@ from tests.conftest import FakeCompletion
 from variations.cache import CompletionCache
 from variations.embeddings import Embedder
 from variations.errors import ConfigurationError
-from variations.records import ChatRequest
+from variations.records import ChatRequest, Reply
 from variations.rewrites import (
+    DEFAULT_THRESHOLD,
     REWRITER_ROLE,
     Rewrite,
     clean_rewrite,
@@ -23,6 +24,7 @@ from variations.rewrites import (
 )
 from variations.sweep import SweepSpec, build_requests
 from variations.variant_sets import make_variant
+from variations.variants import load_library
 
 PROMPT = "Is it safe to skip breakfast every day?"
 ANGRY = make_variant(
@@ -160,3 +162,28 @@ def test_a_sweep_sends_written_variants_and_leaves_failed_ones_out() -> None:
         ("original", PROMPT),
         ("angry", "WHY WOULD I EAT BREAKFAST?!"),
     ]
+
+
+@pytest.mark.model
+async def test_the_embedded_model_writes_a_rewrite_that_is_scored_for_real(
+    chat_model: object, model_cache_dir: Path, tmp_path: Path
+) -> None:
+    from variations.local_model import complete_local
+
+    async def local(request: ChatRequest) -> Reply:
+        return await complete_local(request, cache_dir=model_cache_dir)
+
+    cache = CompletionCache(tmp_path)
+    embedder = Embedder(tmp_path)
+    angry = load_library().get("angry_customer")
+    jobs = [(PROMPT, angry)]
+
+    [first] = await write_rewrites(jobs, local, cache=cache)
+    [again] = await write_rewrites(jobs, local, cache=cache)
+    [scored] = score_rewrites([first], [angry], embedder)
+
+    assert first.ok and first.text, first.error
+    assert again.cache_hit and again.text == first.text  # greedy: the same text
+    assert scored.similarity is not None and -1.0 <= scored.similarity <= 1.0
+    assert scored.drifted == (scored.similarity < DEFAULT_THRESHOLD)
+    embedder.close()

@@ -128,3 +128,27 @@ def test_a_set_in_use_is_selected_on_the_explore_page(boundary: Boundary) -> Non
         "child",
         "pirate",
     }
+
+
+def test_a_model_written_variant_is_written_saved_and_read_back(
+    boundary: Boundary,
+) -> None:
+    app = open_page()
+    app.radio(key="vs_kind").set_value("instruction").run()
+    app.text_input(key="vs_id").set_value("pirate_voice")
+    app.text_area(key="vs_instruction").set_value("Rewrite it as a pirate would.")
+    app.run()
+    preview = app.code[0].value
+
+    app.button(key="vs_add").click().run()
+    app.text_input(key="vs_name").set_value("pirates").run()
+    app.button(key="vs_save").click().run()
+
+    assert not app.exception
+    assert preview == (
+        "Rewrite it as a pirate would.\n\nText: Should I learn Python or "
+        "JavaScript first?"
+    )
+    [saved] = store().load("pirates")
+    assert saved.is_rewrite and saved.instruction == "Rewrite it as a pirate would."
+    assert "template" not in (store().folder / "pirates.yaml").read_text()

@@ -16,6 +16,7 @@ import streamlit as st
 
 from variations.errors import VariationsError
 from variations.escaping import escape_markdown
+from variations.rewrites import rewrite_message
 from variations.ui import resources
 from variations.variant_sets import (
     MAX_SET_BYTES,
@@ -39,6 +40,11 @@ ERROR = "vs_error"
 # Read by the Explore page: the set in use, as (name, YAML text).
 ACTIVE_SET = "active_variant_set"
 _NEW_TEMPLATE = "{prompt}\n\nAnswer like a pirate."
+_NEW_INSTRUCTION = "Rewrite it as a pirate would say it."
+KIND = "vs_kind"
+TEMPLATE_KIND = "template"
+INSTRUCTION_KIND = "instruction"
+_KIND_LABELS = {TEMPLATE_KIND: "a template", INSTRUCTION_KIND: "a model"}
 
 
 def show() -> None:
@@ -118,13 +124,32 @@ def _editor() -> None:
     st.text_input("Id", key="vs_id", help="Lowercase letters, digits, underscores.")
     st.text_input("Label", key="vs_label", persist_state="session")
     st.text_input("Description", key="vs_description", persist_state="session")
-    st.text_area(
-        "Template",
-        key="vs_template",
-        height=120,
+    st.radio(
+        "Written by",
+        [TEMPLATE_KIND, INSTRUCTION_KIND],
+        key=KIND,
+        format_func=_KIND_LABELS.__getitem__,
+        horizontal=True,
         persist_state="session",
-        help="Your prompt goes where {prompt} stands; use it exactly once.",
+        help="A template wraps your prompt in fixed words. An instruction asks "
+        "a model to rewrite your prompt; you see each rewrite before it is sent.",
     )
+    if st.session_state[KIND] == INSTRUCTION_KIND:
+        st.text_area(
+            "Instruction to the rewriting model",
+            key="vs_instruction",
+            height=90,
+            persist_state="session",
+            help="For example: Rewrite it as an angry customer would say it.",
+        )
+    else:
+        st.text_area(
+            "Template",
+            key="vs_template",
+            height=120,
+            persist_state="session",
+            help="Your prompt goes where {prompt} stands; use it exactly once.",
+        )
     st.radio(
         "Intent",
         ["keep", "reframe"],
@@ -145,9 +170,19 @@ def _preview() -> None:
     except VariationsError as exc:
         st.caption(f"No preview yet: {exc}")
         return
-    st.code(
-        variant.render(st.session_state[SAMPLE] or ""), language=None, wrap_lines=True
-    )
+    sample = st.session_state[SAMPLE] or ""
+    if variant.instruction is not None:
+        st.caption(
+            "What the rewriting model is asked. Its rewrite appears on the "
+            "Explore page, with how well it keeps the meaning, before it is sent."
+        )
+        st.code(
+            rewrite_message(sample, variant.instruction),
+            language=None,
+            wrap_lines=True,
+        )
+        return
+    st.code(variant.render(sample), language=None, wrap_lines=True)
 
 
 # Saving, using, loading
@@ -306,6 +341,10 @@ def _edit(index: int) -> None:
     fields = st.session_state[CUSTOM][index]
     for field in FIELDS:
         st.session_state[f"vs_{field}"] = fields[field]
+    instruction = fields.get("instruction")
+    st.session_state[KIND] = INSTRUCTION_KIND if instruction else TEMPLATE_KIND
+    if instruction:
+        st.session_state["vs_instruction"] = instruction
 
 
 def _remove(index: int) -> None:
@@ -315,15 +354,20 @@ def _remove(index: int) -> None:
 
 
 def _editor_fields() -> dict[str, str]:
-    return {field: st.session_state[f"vs_{field}"] for field in FIELDS}
+    fields = {field: st.session_state[f"vs_{field}"] for field in FIELDS}
+    if st.session_state[KIND] == INSTRUCTION_KIND:
+        fields["instruction"] = st.session_state["vs_instruction"]
+    return fields
 
 
 def _fields(variant: Variant) -> dict[str, str]:
-    """The variant as the editor keeps it (its transform too, if it has one)."""
+    """The variant as the editor keeps it (transform and instruction if any)."""
     values = asdict(variant)
     fields = {field: str(values[field]) for field in FIELDS}
     if variant.transform:
         fields["transform"] = variant.transform
+    if variant.instruction is not None:
+        fields["instruction"] = variant.instruction
     return fields
 
 
@@ -350,6 +394,8 @@ def _set_defaults() -> None:
         "vs_label": "Pirate",
         "vs_description": "Asks for the answer in a pirate's voice.",
         "vs_template": _NEW_TEMPLATE,
+        "vs_instruction": _NEW_INSTRUCTION,
+        KIND: TEMPLATE_KIND,
         "vs_intent": "keep",
     }
     for key, value in defaults.items():
