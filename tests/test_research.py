@@ -295,6 +295,9 @@ def test_a_plan_with_model_written_variants_records_and_flags_them(
     drifted = {row["variant"] for row in run.completions if row["drifted"]}
     assert drifted == {"lost"}
     assert run_result(run, "sky").drifted == {"lost"}  # as the Runs page shows it
+    report = format_report(run)
+    assert "  sky/shouty                   1.00  WHY IS THE SKY BLUE?" in report
+    assert "  sky/lost                     0.00 DRIFTED  Arr, bananas." in report
     flagged = {(r["prompt_id"], r["variant"]) for r in run.metrics if r["drifted"]}
     assert flagged == {("sky", "lost"), ("tea", "lost"), ("all", "lost")}
     assert (tmp_path / "run" / "metrics.csv").read_bytes() == (

@@ -128,6 +128,9 @@ def format_report(run: Run, *, top: int = TOP_VARIANTS) -> str:
         if model_row["prompt_id"] == POOLED_PROMPT_ID:
             lines += ["", *_model_section(run, model_row, top)]
     lines += ["", *_ranking_section(run.variants)]
+    rewrites = run.manifest.get("rewrites") or []
+    if rewrites:
+        lines += ["", *_rewrites_section(rewrites)]
     return "\n".join(lines)
 
 
@@ -308,6 +311,22 @@ def _ranking_section(variants: Sequence[dict[str, Any]]) -> list[str]:
         lines.append(
             f"  {row['rank']:>3} {row['variant']:<20} {share:>12}"
             f" {_number(row['mean_ratio'], 2):>10}"
+        )
+    return lines
+
+
+def _rewrites_section(rewrites: Sequence[dict[str, Any]]) -> list[str]:
+    lines = ["Model-written variants (meaning kept: similarity to the prompt)"]
+    for record in rewrites:
+        where = f"{record['prompt_id']}/{record['variant']}"
+        if record.get("error"):
+            lines.append(f"  {where:<28} not written: {record['error']}")
+            continue
+        flag = " DRIFTED" if record.get("drifted") else ""
+        text = " ".join(str(record["text"]).split())
+        clipped = text if len(text) <= 60 else text[:59] + "…"
+        lines.append(
+            f"  {where:<28} {_number(record['meaning_similarity'], 2)}{flag}  {clipped}"
         )
     return lines
 
