@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from variations.loopback import LoopbackServer
+from variations.variants import load_library
 
 from .browser import (
     CHROMIUM,
@@ -168,7 +169,8 @@ def choose_two_variants(page: Any) -> None:
     wait_idle(page)
     checkbox(page, "Child").click()
     wait_idle(page)
-    page.get_by_text("2 of 43 selected").wait_for()
+    total = len(load_library().variants)
+    page.get_by_text(f"2 of {total} selected").wait_for()
 
 
 def choose(page: Any, label: str, option: str) -> None:
@@ -177,6 +179,10 @@ def choose(page: Any, label: str, option: str) -> None:
     combobox.click()
     combobox.fill(option)
     combobox.press("Enter")
+    wait_idle(page)
+    # Leave the box before the next click: a blur that lands together with a
+    # click elsewhere can commit the highlighted option instead.
+    combobox.blur()
     wait_idle(page)
 
 
@@ -193,3 +199,62 @@ def assert_columns_stack(page: Any) -> None:
     assert right_box["y"] > left["y"]
     overflow = page.evaluate("document.documentElement.scrollWidth")
     assert overflow <= 390 + 1
+
+
+def test_model_written_variants_are_read_before_they_are_sent(
+    browser: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    def reply(body: dict[str, Any]) -> str:
+        prompt = body["messages"][-1]["content"]
+        if prompt.startswith("Rewrite it as an angry customer"):
+            return (
+                "Rewritten text: SHOULD I QUIT MY STABLE JOB TO START MY OWN BUSINESS?!"
+            )
+        return f"An answer of {len(prompt)} characters."
+
+    with LoopbackServer(reply=reply) as models:
+        env = {
+            "VARIATIONS_MODELS": "openai/loopback",
+            "VARIATIONS_API_BASE": models.url,
+        }
+        with serve_app(cache_dir_sharing_models(tmp_path / "cache"), env) as server:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(server.url)
+            page.get_by_text("How does the way you ask change the answer?").wait_for()
+            expander = page.locator(
+                '[data-testid="stExpander"]', has_text="Written by a model"
+            ).first
+            expander.locator("summary").click()
+            checkbox(page, "Angry customer").click()
+            wait_idle(page)
+            page.get_by_text("Advanced settings").click()
+            choose(
+                page, "Model that writes the model-written variants", "openai/loopback"
+            )
+
+            page.get_by_role("button", name="Run", exact=True).click()
+
+            page.get_by_text("The model-written versions are ready").wait_for(
+                timeout=60_000
+            )
+            main = page.locator('[data-testid="stMain"]')
+            rewrite = "SHOULD I QUIT MY STABLE JOB TO START MY OWN BUSINESS?!"
+            # The whole page at its full height: the preview sits below the fold.
+            full_screenshot(page, screenshots / "rewrites-written-1280-full.png")
+            # Code blocks split their text into spans: match the whole block.
+            main.locator("pre", has_text=rewrite).first.wait_for()
+            main.get_by_text("keeps the meaning (similarity").wait_for()
+            asked = [
+                b for b in models.received if b["messages"][-1]["content"] == rewrite
+            ]
+            assert asked == []  # shown, not sent yet
+
+            page.get_by_role("button", name="Run", exact=True).click()
+
+            page.get_by_text("answer the most").wait_for(timeout=60_000)
+            asked = [
+                b for b in models.received if b["messages"][-1]["content"] == rewrite
+            ]
+            assert len(asked) == 1
+            full_screenshot(page, screenshots / "rewrites-results-1280-full.png")
+            page.close()

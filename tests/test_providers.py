@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from pathlib import Path
 
 import pytest
 
+from variations import providers
 from variations.cache import CompletionCache
 from variations.errors import (
     ApiBaseUnreachableError,
@@ -218,3 +220,39 @@ async def test_model_call_errors_keep_the_model_name() -> None:
         with pytest.raises(ModelCallError) as caught:
             await complete_with_litellm(request)
     assert caught.value.model == "openai/loopback-model"
+
+
+async def test_turns_stagger_preparation_but_not_the_requests_in_flight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With no timeout, only litellm's report that a request left frees a turn.
+    monkeypatch.setattr(providers, "_TURN_TIMEOUT_S", 60.0)
+    calls = 4 * providers._PREPARING_AT_ONCE
+    with LoopbackServer(latency_s=0.3) as server:
+        replies = await asyncio.wait_for(
+            asyncio.gather(
+                *(
+                    complete_with_litellm(request_for(server, f"q{i}"))
+                    for i in range(calls)
+                )
+            ),
+            timeout=20,
+        )
+        assert server.stats.max_in_flight == calls
+    assert [r.text for r in replies] == [f"Echo: q{i}" for i in range(calls)]
+
+
+async def test_a_call_failing_before_its_request_gives_its_turn_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(providers, "_TURN_TIMEOUT_S", 60.0)
+    request = ChatRequest(
+        model="no-such-provider/x", variant_id="v", category="c", prompt="hi"
+    )
+    for _ in range(providers._PREPARING_AT_ONCE + 2):
+        with pytest.raises(ModelCallError):
+            await asyncio.wait_for(complete_with_litellm(request), timeout=10)
+
+
+async def test_the_local_model_takes_no_turn() -> None:
+    assert await providers._take_turn("local/smollm2-135m") is None
