@@ -187,3 +187,11 @@ async def test_the_embedded_model_writes_a_rewrite_that_is_scored_for_real(
     assert scored.similarity is not None and -1.0 <= scored.similarity <= 1.0
     assert scored.drifted == (scored.similarity < DEFAULT_THRESHOLD)
     embedder.close()
+
+
+def test_a_rewrite_that_gives_the_prompt_back_is_called_unchanged() -> None:
+    same = Rewrite(PROMPT, "angry", "m", "  is it safe to skip breakfast EVERY day? ")
+    other = Rewrite(PROMPT, "angry", "m", "Is skipping breakfast safe?")
+
+    assert same.unchanged and not other.unchanged
+    assert not Rewrite(PROMPT, "angry", "m", "", error="down").unchanged

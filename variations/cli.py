@@ -187,6 +187,8 @@ def _show_rewrites(rewrites: Sequence[Rewrite]) -> None:
             )
             continue
         flag = "  DRIFTED from the prompt's meaning" if rewrite.drifted else ""
+        if rewrite.unchanged:
+            flag = "  UNCHANGED: the same as the prompt"
         click.echo(
             f"  {rewrite.variant_id} (meaning kept {rewrite.similarity:.2f}){flag}:\n"
             f"    {rewrite.text}",

@@ -73,6 +73,11 @@ class Rewrite:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def unchanged(self) -> bool:
+        """Whether the model gave the prompt back as it was (case and spaces aside)."""
+        return self.ok and _normalised(self.text) == _normalised(self.prompt)
+
 
 def rewrite_request(
     prompt: str, variant: Variant, model: str, *, api_base: str | None = None
@@ -273,6 +278,10 @@ def _scored(
     keeps_intent = intents.get(rewrite.variant_id, "keep") == "keep"
     drifted = keeps_intent and similarity < threshold
     return replace(rewrite, similarity=similarity, drifted=drifted)
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.casefold().split())
 
 
 def _token_budget(prompt: str) -> int:

@@ -318,6 +318,12 @@ def _rewrite_note(rewrite: Rewrite | None, rewriter: str) -> None:
         st.error(
             f"{model} could not write this one, so it is left out: {rewrite.error}"
         )
+    elif rewrite.unchanged:
+        st.warning(
+            f"{model} gave your prompt back unchanged, so this version is the "
+            "original again: its shift only shows re-asking. Try another "
+            "rewriting model."
+        )
     elif rewrite.drifted:
         st.warning(
             f"Written by {model}, but it drifted from your prompt's meaning "
