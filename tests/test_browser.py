@@ -185,23 +185,6 @@ def choose(page: Any, label: str, option: str) -> None:
     wait_idle(page)
 
 
-def pick(page: Any, label: str, option: str) -> None:
-    """Pick an option of a selectbox with the mouse: open it, click the option."""
-    combobox = page.get_by_label(label, exact=True)
-    combobox.scroll_into_view_if_needed()
-    wait_idle(page)
-    choice = page.get_by_role("option", name=option, exact=True)
-    for _ in range(3):  # a click that lands during a redraw opens nothing
-        combobox.click()
-        try:
-            choice.wait_for(timeout=5_000)
-            break
-        except Exception:  # Playwright's TimeoutError: try opening it again
-            page.keyboard.press("Escape")
-    choice.click()
-    wait_idle(page)
-
-
 def checkbox(page: Any, label: str) -> Any:
     return page.locator('[data-testid="stCheckbox"]', has_text=label).first
 
@@ -232,6 +215,7 @@ def test_model_written_variants_are_read_before_they_are_sent(
         env = {
             "VARIATIONS_MODELS": "openai/loopback",
             "VARIATIONS_API_BASE": models.url,
+            "VARIATIONS_REWRITE_MODEL": "openai/loopback",
         }
         with serve_app(cache_dir_sharing_models(tmp_path / "cache"), env) as server:
             page = browser.new_page(viewport={"width": 1280, "height": 720})
@@ -243,10 +227,6 @@ def test_model_written_variants_are_read_before_they_are_sent(
             expander.locator("summary").click()
             checkbox(page, "Angry customer").click()
             wait_idle(page)
-            page.get_by_text("Advanced settings").click()
-            pick(
-                page, "Model that writes the model-written variants", "openai/loopback"
-            )
             page.get_by_text("Written by openai/loopback when you press Run").wait_for()
 
             page.get_by_role("button", name="Run", exact=True).click()

@@ -82,3 +82,14 @@ def test_settings_are_read_from_the_process_environment(
     monkeypatch.setenv("VARIATIONS_MODELS", "openai/x")
 
     assert load_settings().models == ("openai/x", LOCAL_MODEL)
+
+
+def test_the_operator_chooses_the_rewriting_model() -> None:
+    chosen = load_settings(
+        {"VARIATIONS_MODELS": "openai/a", "VARIATIONS_REWRITE_MODEL": "openai/a"}
+    )
+
+    assert chosen.rewrite_model == "openai/a"
+    assert load_settings({}).rewrite_model == "local/smollm2-135m"
+    with pytest.raises(ConfigurationError, match="VARIATIONS_REWRITE_MODEL is 'x'"):
+        load_settings({"VARIATIONS_REWRITE_MODEL": "x"})

@@ -23,6 +23,7 @@ from .providers import LOCAL_MODEL
 MODELS_ENV = "VARIATIONS_MODELS"
 API_BASE_ENV = "VARIATIONS_API_BASE"
 MAX_CELLS_ENV = "VARIATIONS_MAX_CELLS"
+REWRITE_MODEL_ENV = "VARIATIONS_REWRITE_MODEL"
 
 # The embedded model makes about 8 tokens/s alone on 2 cores: 64 tokens keeps
 # a public demo's answers to seconds, and is enough to show a change of tone.
@@ -47,6 +48,7 @@ class ServerSettings:
     default_models: tuple[str, ...]
     api_base: str | None = None
     max_cells: int = DEFAULT_MAX_CELLS
+    rewrite_model: str = LOCAL_MODEL
 
     @property
     def default_max_tokens(self) -> int:
@@ -63,11 +65,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> ServerSettings:
     max_cells = _parse_max_cells(environ.get(MAX_CELLS_ENV, ""))
 
     models = (*configured, LOCAL_MODEL) if LOCAL_MODEL not in configured else configured
+    rewrite_model = environ.get(REWRITE_MODEL_ENV, "").strip() or LOCAL_MODEL
+    if rewrite_model not in models:
+        raise ConfigurationError(
+            f"{REWRITE_MODEL_ENV} is {rewrite_model!r}, which this server does not "
+            f"offer; name one of {', '.join(models)}."
+        )
     return ServerSettings(
         models=models,
         default_models=configured or (LOCAL_MODEL,),
         api_base=api_base,
         max_cells=max_cells,
+        rewrite_model=rewrite_model,
     )
 
 

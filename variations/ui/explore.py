@@ -666,7 +666,7 @@ def _set_defaults(settings: ServerSettings) -> None:
         SAMPLES: 1,
         TEMPERATURE: 0.7,
         MAX_TOKENS: settings.default_max_tokens,
-        REWRITER: DEFAULT_REWRITE_MODEL,
+        REWRITER: settings.rewrite_model,
     }
     if "defaults_set" not in st.session_state:
         for variant_id in DEFAULT_VARIANTS:
