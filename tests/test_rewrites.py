@@ -16,10 +16,10 @@ from variations.rewrites import (
     DEFAULT_THRESHOLD,
     REWRITER_ROLE,
     Rewrite,
+    cached_rewrites,
     clean_rewrite,
     rewrite_request,
     score_rewrites,
-    stored_rewrites,
     write_rewrites,
 )
 from variations.sweep import SweepSpec, build_requests
@@ -99,8 +99,8 @@ def test_rewrites_are_written_once_cached_and_read_back(tmp_path: Path) -> None:
     assert [r.variant_id for r in first] == ["angry", "sceptic", "angry"]
     assert first[0].text == "Is it safe to skip breakfast every day, seriously?"
     assert not first[0].cache_hit and all(r.cache_hit for r in again)
-    assert stored_rewrites(jobs, cache) == again
-    assert stored_rewrites([("Another prompt?", ANGRY)], cache) is None
+    assert cached_rewrites(jobs, cache) == again
+    assert cached_rewrites([("Another prompt?", ANGRY)], cache) == [None]
 
 
 def test_a_failed_rewrite_is_an_error_and_is_not_cached(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_a_failed_rewrite_is_an_error_and_is_not_cached(tmp_path: Path) -> None:
     )
 
     assert failed.error == "the rewriting model is down" and not failed.ok
-    assert stored_rewrites([(PROMPT, ANGRY)], cache) is None
+    assert cached_rewrites([(PROMPT, ANGRY)], cache) == [None]
     assert empty.error == (
         "local/smollm2-135m returned no rewritten text; try another rewriting model."
     )

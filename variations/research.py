@@ -21,7 +21,7 @@ from .cache import CompletionCache, default_cache_dir
 from .embeddings import EMBEDDING_DIM, Embedder, Vectors
 from .fanout import FanOutLimits, fan_out, pending_requests
 from .records import ChatRequest, Completion, CompletionFn
-from .rewrites import Rewrite, rewrite_request, score_rewrites, write_rewrites
+from .rewrites import Rewrite, rewrite_requests, score_rewrites, write_rewrites
 from .run_analysis import AnalysisSettings, RunMetrics, analyse_run
 from .run_store import (
     RUN_FORMAT,
@@ -64,12 +64,9 @@ def run_plan(
     options = options or PlanOptions()
     check_run_dir(run_dir, force=options.force)
     plan = resolved.plan
-    rewrite_calls = [
-        rewrite_request(
-            prompt, variant, plan.rewrite_model, api_base=resolved.rewrite_api_base
-        )
-        for prompt, variant in resolved.rewrite_jobs()
-    ]
+    rewrite_calls = rewrite_requests(
+        resolved.rewrite_jobs(), plan.rewrite_model, api_base=resolved.rewrite_api_base
+    )
     known = [*rewrite_calls, *_requests(resolved.specs())]
     cache_dir = options.cache_dir or default_cache_dir()
     cache = CompletionCache(cache_dir) if options.use_cache else None

@@ -21,12 +21,11 @@ from .cache import ReplyStore
 from .embeddings import Embedder
 from .errors import ConfigurationError
 from .fanout import FanOutLimits, fan_out
+from .providers import LOCAL_MODEL, LOCAL_PREFIX
 from .records import ChatRequest, Completion, CompletionFn, GenerationParams
 from .variants import Variant
 
-DEFAULT_REWRITE_MODEL = "local/smollm2-135m"
-# The embedded model runs in-process: an API base never applies to it.
-_LOCAL_PREFIX = "local/"
+DEFAULT_REWRITE_MODEL = LOCAL_MODEL
 # Cosine similarity of the rewrite's embedding to the prompt's. Measured on
 # two dozen rewrites by the embedded model: those that kept the question in
 # another voice scored 0.6-1.0; those that answered it, described it or wandered
@@ -98,9 +97,20 @@ def rewrite_request(
             temperature=0.0,
             max_tokens=_token_budget(prompt),
             seed=_REWRITE_SEED,
-            api_base=None if model.startswith(_LOCAL_PREFIX) else api_base,
+            # The embedded model runs in-process: an API base never applies.
+            api_base=None if model.startswith(LOCAL_PREFIX) else api_base,
         ),
     )
+
+
+def rewrite_requests(
+    jobs: Sequence[tuple[str, Variant]], model: str, *, api_base: str | None = None
+) -> list[ChatRequest]:
+    """The rewriting call of each (prompt, variant) job, in job order."""
+    return [
+        rewrite_request(prompt, variant, model, api_base=api_base)
+        for prompt, variant in jobs
+    ]
 
 
 def rewrite_message(prompt: str, instruction: str) -> str:
@@ -136,10 +146,7 @@ async def write_rewrites(
     A failed call, or an empty answer, is a Rewrite with an error: the sweep
     leaves that variant out and says so, and nothing failed is cached.
     """
-    requests = [
-        rewrite_request(prompt, variant, model, api_base=api_base)
-        for prompt, variant in jobs
-    ]
+    requests = rewrite_requests(jobs, model, api_base=api_base)
     finished: dict[ChatRequest, Completion] = {}
     async for completion in _fan_out(requests, complete, cache, limits):
         finished[completion.request] = completion
@@ -147,20 +154,6 @@ async def write_rewrites(
         _rewrite(prompt, variant, finished[request])
         for (prompt, variant), request in zip(jobs, requests, strict=True)
     ]
-
-
-def stored_rewrites(
-    jobs: Sequence[tuple[str, Variant]],
-    cache: ReplyStore,
-    *,
-    model: str = DEFAULT_REWRITE_MODEL,
-    api_base: str | None = None,
-) -> list[Rewrite] | None:
-    """The jobs' rewrites from the cache alone, or None if any is not there."""
-    found = cached_rewrites(jobs, cache, model=model, api_base=api_base)
-    if any(rewrite is None for rewrite in found):
-        return None
-    return [rewrite for rewrite in found if rewrite is not None]
 
 
 def cached_rewrites(
@@ -172,17 +165,14 @@ def cached_rewrites(
 ) -> list[Rewrite | None]:
     """Each job's rewrite from the cache, or None where it is not written yet."""
     found: list[Rewrite | None] = []
-    for prompt, variant in jobs:
-        request = rewrite_request(prompt, variant, model, api_base=api_base)
+    for (prompt, variant), request in zip(
+        jobs, rewrite_requests(jobs, model, api_base=api_base), strict=True
+    ):
         cached = cache.get_reply(request)
-        if cached is None:
-            found.append(None)
-            continue
-        text = clean_rewrite(cached[0].text, prompt)
         found.append(
-            Rewrite(prompt, variant.id, model, text, cache_hit=True)
-            if text
-            else _empty(prompt, variant.id, model)
+            None
+            if cached is None
+            else _from_reply(prompt, variant.id, model, cached[0].text, True)
         )
     return found
 
@@ -202,13 +192,11 @@ def score_rewrites(
         return list(rewrites)
     texts = [text for rewrite in written for text in (rewrite.prompt, rewrite.text)]
     vectors = np.asarray(embedder.embed(texts), dtype=np.float64)
-    similarities = np.sum(vectors[0::2] * vectors[1::2], axis=1)
-    scored = {
-        id(rewrite): round(float(similarity), 4)
-        for rewrite, similarity in zip(written, similarities, strict=True)
-    }
+    similarities = iter(np.sum(vectors[0::2] * vectors[1::2], axis=1))
     return [
-        _scored(rewrite, scored.get(id(rewrite)), intents, threshold)
+        _scored(rewrite, round(float(next(similarities)), 4), intents, threshold)
+        if rewrite.ok
+        else rewrite
         for rewrite in rewrites
     ]
 
@@ -221,10 +209,6 @@ def rewrite_variants(variants: Iterable[Variant]) -> list[Variant]:
 def written_texts(rewrites: Iterable[Rewrite]) -> dict[str, str]:
     """Variant id to its written text, for the rewrites that succeeded."""
     return {rewrite.variant_id: rewrite.text for rewrite in rewrites if rewrite.ok}
-
-
-def rewrites_by_variant(rewrites: Iterable[Rewrite]) -> Mapping[str, Rewrite]:
-    return {rewrite.variant_id: rewrite for rewrite in rewrites}
 
 
 def check_threshold(threshold: float) -> float:
@@ -251,30 +235,31 @@ def _rewrite(prompt: str, variant: Variant, completion: Completion) -> Rewrite:
     model = completion.request.model
     if not completion.ok:
         return Rewrite(prompt, variant.id, model, "", error=completion.error)
-    text = clean_rewrite(completion.text, prompt)
+    return _from_reply(prompt, variant.id, model, completion.text, completion.cache_hit)
+
+
+def _from_reply(
+    prompt: str, variant_id: str, model: str, reply: str, cache_hit: bool
+) -> Rewrite:
+    """A model's reply as a rewrite: cleaned, or an error when nothing is left."""
+    text = clean_rewrite(reply, prompt)
     if not text:
-        return _empty(prompt, variant.id, model)
-    return Rewrite(prompt, variant.id, model, text, cache_hit=completion.cache_hit)
-
-
-def _empty(prompt: str, variant_id: str, model: str) -> Rewrite:
-    return Rewrite(
-        prompt,
-        variant_id,
-        model,
-        "",
-        error=f"{model} returned no rewritten text; try another rewriting model.",
-    )
+        return Rewrite(
+            prompt,
+            variant_id,
+            model,
+            "",
+            error=f"{model} returned no rewritten text; try another rewriting model.",
+        )
+    return Rewrite(prompt, variant_id, model, text, cache_hit=cache_hit)
 
 
 def _scored(
     rewrite: Rewrite,
-    similarity: float | None,
+    similarity: float,
     intents: Mapping[str, str],
     threshold: float,
 ) -> Rewrite:
-    if similarity is None:
-        return rewrite
     keeps_intent = intents.get(rewrite.variant_id, "keep") == "keep"
     drifted = keeps_intent and similarity < threshold
     return replace(rewrite, similarity=similarity, drifted=drifted)

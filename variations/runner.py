@@ -21,7 +21,7 @@ from .rewrites import (
     DEFAULT_THRESHOLD,
     Rewrite,
     check_threshold,
-    rewrite_request,
+    rewrite_requests,
     rewrite_variants,
     score_rewrites,
     write_rewrites,
@@ -185,18 +185,11 @@ def run_from_options(
 
 def _known_requests(spec: SweepSpec, options: SweepOptions) -> list[ChatRequest]:
     """The calls known before rewrites are written: the rewrites, the rest."""
-    return [
-        *(
-            rewrite_request(
-                spec.prompt,
-                variant,
-                options.rewrite_model,
-                api_base=spec.params.api_base,
-            )
-            for variant in rewrite_variants(spec.variants)
-        ),
-        *build_requests(spec),
-    ]
+    jobs = [(spec.prompt, variant) for variant in rewrite_variants(spec.variants)]
+    rewrites = rewrite_requests(
+        jobs, options.rewrite_model, api_base=spec.params.api_base
+    )
+    return [*rewrites, *build_requests(spec)]
 
 
 def _production_completion(

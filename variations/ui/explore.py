@@ -21,12 +21,12 @@ from variations.progress import SweepProgress
 from variations.records import BASELINE_ID, Completion
 from variations.replay import is_fully_stored, stored_completions
 from variations.rewrites import (
-    DEFAULT_REWRITE_MODEL,
     Rewrite,
     cached_rewrites,
     rewrite_variants,
     score_rewrites,
     write_rewrites,
+    written_texts,
 )
 from variations.settings import (
     MAX_SAMPLES,
@@ -295,10 +295,10 @@ def _prompt_texts(settings: ServerSettings, chosen: list[Variant]) -> None:
     if not prompt.strip():
         st.info("Type a prompt to see each version of it.")
         return
-    rewriter = st.session_state.get(REWRITER) or DEFAULT_REWRITE_MODEL
+    rewriter = st.session_state.get(REWRITER) or settings.rewrite_model
     written, _ = _written(prompt, chosen, rewriter, settings)
     by_variant = {rewrite.variant_id: rewrite for rewrite in written}
-    texts = dict(render_all(prompt, chosen, written=_texts(written)))
+    texts = dict(render_all(prompt, chosen, written=written_texts(written)))
     for variant in [BASELINE_VARIANT, *chosen]:
         st.markdown(f"**{variant.label}** · {variant.description}")
         if variant.is_rewrite:
@@ -399,7 +399,7 @@ def _read_form(settings: ServerSettings, library: VariantLibrary) -> SweepForm:
         temperature=float(state.get(TEMPERATURE) or 0.0),
         max_tokens=int(state.get(MAX_TOKENS) or settings.default_max_tokens),
         settings=settings,
-        rewriter=state.get(REWRITER) or DEFAULT_REWRITE_MODEL,
+        rewriter=state.get(REWRITER) or settings.rewrite_model,
     )
 
 
@@ -467,10 +467,6 @@ def _written(
 
 def _rewrite_key(prompt: str, variant_id: str, rewriter: str) -> str:
     return "\x1f".join((rewriter, variant_id, prompt))
-
-
-def _texts(rewrites: list[Rewrite]) -> dict[str, str]:
-    return {rewrite.variant_id: rewrite.text for rewrite in rewrites if rewrite.ok}
 
 
 def _form_spec(
